@@ -1,0 +1,1 @@
+# Sources and tests of src/handlers; included by the top-level Makefile.am.

@@ -1,0 +1,118 @@
+/*
+ * Image store and puller.  The store is an OCI image layout under
+ * <root>/content (index.json, blobs/sha256/...) whose index entries carry
+ * the image names as "org.opencontainers.image.ref.name" annotations;
+ * unpacked layers are snapshots under <root>/snapshots/<chain id hex>/fs,
+ * shared between images.  Knows nothing of protobuf or gRPC.
+ */
+#ifndef CRISP_IMAGE_H
+#define CRISP_IMAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#include "util/err.h"
+
+struct event_base;
+
+/* ---- references ---- */
+
+struct image_ref {
+    char *domain;  /* "docker.io", "127.0.0.1:5000" */
+    char *path;    /* "library/busybox" */
+    char *tag;     /* NULL when only a digest is given */
+    char *digest;  /* "sha256:<64 hex>" or NULL */
+};
+
+/*
+ * Parse and normalize a reference as Docker and containerd do:
+ * "busybox" -> docker.io/library/busybox:latest.  Invalid input gives
+ * INVALID_ARGUMENT naming the reference.
+ */
+int image_ref_parse(const char *s, struct image_ref *ret, struct err **err);
+void image_ref_done(struct image_ref *r);
+/* "domain/path:tag", "domain/path@digest" or "domain/path:tag@digest".  Caller frees. */
+char *image_ref_string(const struct image_ref *r);
+/* "domain/path".  Caller frees. */
+char *image_ref_name(const struct image_ref *r);
+
+/* ---- images ---- */
+
+/* Fields of the image config (OCI image-spec config.json) crisp uses. */
+struct image_config {
+    char **entrypoint;   /* NULL-terminated, NULL when unset */
+    char **cmd;
+    char **env;
+    char *working_dir;
+    char *user;
+    char *stop_signal;
+};
+
+struct image {
+    char *id;             /* "sha256:<config digest hex>" */
+    char **repo_tags;     /* "docker.io/library/busybox:latest", NULL-terminated */
+    char **repo_digests;  /* "docker.io/library/busybox@sha256:<manifest digest>" */
+    char *manifest_digest;
+    uint64_t size;        /* compressed layers + config + manifest, as containerd reports */
+    struct image_config config;
+    char *config_json;    /* the config blob, for verbose ImageStatus */
+    char **chain_ids;     /* "sha256:...", bottom layer first */
+    size_t n_layers;
+};
+
+struct image_store;
+
+/* Open (creating if needed) the store under root and load its images. */
+int image_store_open(const char *root, struct image_store **ret, struct err **err);
+void image_store_free(struct image_store *s);
+
+/* Images in a stable order; *ret_n gets the count.  The array belongs to the store. */
+struct image *const *image_store_list(struct image_store *s, size_t *ret_n);
+
+/*
+ * Find an image by reference ("busybox", "busybox:1", "name@sha256:..."),
+ * image id ("sha256:<hex>" or bare hex), or unique id prefix.  Returns NULL
+ * when nothing matches; *err is set only for invalid or ambiguous input.
+ */
+struct image *image_store_find(struct image_store *s, const char *ref_or_id, struct err **err);
+
+/* Remove the image with all its tags; content goes once unused.  Removing a missing image is fine. */
+int image_store_remove(struct image_store *s, struct image *img, struct err **err);
+
+/* Directories of the image's unpacked layers, topmost first, NULL-terminated.  Caller frees (strv). */
+char **image_layer_dirs(struct image_store *s, const struct image *img);
+
+/* ---- pulls ---- */
+
+struct registry_auth {
+    const char *username;
+    const char *password;
+    const char *auth;            /* base64 "user:pass" */
+    const char *identity_token;
+    const char *registry_token;
+};
+
+struct registry_options {
+    char **insecure_hosts;       /* "host[:port]" reached over plain HTTP, NULL-terminated */
+};
+
+/* Called once with the pulled image (owned by the store) or the error. */
+typedef void (*image_pull_fn)(void *data, struct image *img, const struct err *err);
+
+struct image_pull;
+
+/*
+ * Pull ref into the store without blocking: manifest (an index or list picks
+ * linux and this machine's architecture), config and layers, each sha256
+ * verified, layers unpacked in a child process.  Returns NULL and fills *err
+ * for a reference that cannot be parsed; else cb reports later.
+ */
+struct image_pull *image_pull_start(struct image_store *s, struct event_base *base,
+                                    const struct registry_options *opts, const char *ref,
+                                    const struct registry_auth *auth, image_pull_fn cb, void *data,
+                                    struct err **err);
+/* Abandon a pull: cb is not called and nothing partial stays in the store. */
+void image_pull_cancel(struct image_pull *p);
+
+#endif

@@ -1,0 +1,150 @@
+/*
+ * Linux platform layer: processes, namespaces, mounts and container set-up.
+ * Knows nothing of protobuf or gRPC.  Asynchronous operations run their
+ * blocking part in a child process and report through callbacks on the
+ * libevent base they are given; the callback runs on the reactor, never
+ * before the starting function has returned.
+ */
+#ifndef CRISP_PLATFORM_H
+#define CRISP_PLATFORM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/err.h"
+
+struct event_base;
+
+/* ---- process watches (pidfd) ---- */
+
+struct proc_watch;
+
+/* Called once when the process exits, with its waitid() status already reaped. */
+typedef void (*proc_exit_fn)(void *data, pid_t pid, int exit_code, int signal);
+
+/* Watch pidfd (not owned) for the exit of pid; reap it and call cb. */
+struct proc_watch *proc_watch_new(struct event_base *base, pid_t pid, int pidfd, proc_exit_fn cb,
+                                  void *data);
+/* Stop watching; cb will not be called. NULL is fine. */
+void proc_watch_free(struct proc_watch *w);
+
+/* Send sig to the process behind pidfd (pidfd_send_signal). */
+int proc_signal(int pidfd, int sig, struct err **err);
+
+/* ---- pod sandbox ---- */
+
+struct pod_spec {
+    const char *id;
+    const char *hostname;    /* NULL or empty: keep the host's */
+    bool host_network;       /* NamespaceMode NODE for network */
+    bool host_ipc;           /* NamespaceMode NODE for IPC */
+    bool pod_pid_namespace;  /* NamespaceMode POD for PID: pause is PID 1 of a new namespace */
+    const char *pause_path;  /* the crisp-pause binary */
+    const char *state_dir;   /* per-pod directory under the state dir */
+};
+
+struct pod_proc {
+    pid_t pid;
+    int pidfd;
+};
+
+/* Called when the pause process runs (err NULL) or failed to start. */
+typedef void (*pod_started_fn)(void *data, const struct pod_proc *proc, const struct err *err);
+
+/*
+ * Start the pause process for a pod in new namespaces (network with loopback
+ * up unless host_network, IPC, UTS with the hostname, PID when asked).
+ * Returns -1 and fills *err when it cannot even fork; else cb reports.
+ */
+int platform_pod_start(struct event_base *base, const struct pod_spec *spec, pod_started_fn cb,
+                       void *data, struct err **err);
+
+/* ---- containers ---- */
+
+enum mount_propagation {
+    MOUNT_PROPAGATION_PRIVATE,
+    MOUNT_PROPAGATION_RSLAVE,
+    MOUNT_PROPAGATION_RSHARED,
+};
+
+struct ctr_mount {
+    const char *host_path;
+    const char *container_path;
+    bool readonly;
+    enum mount_propagation propagation;
+};
+
+struct ctr_spec {
+    const char *id;
+    const char *bundle_dir;   /* per-container directory: holds upper/, work/, rootfs/ */
+    char **lowerdirs;         /* image layer directories, topmost first, NULL-terminated */
+    char **argv;              /* NULL-terminated, argv[0] resolved against PATH of envp */
+    char **envp;              /* NULL-terminated */
+    const char *cwd;          /* "/" when empty */
+    uid_t uid;
+    gid_t gid;
+    gid_t *groups;
+    size_t n_groups;
+    struct ctr_mount *mounts;
+    size_t n_mounts;
+    bool readonly_rootfs;
+    const char *hostname;     /* for /etc/hostname, NULL to skip */
+
+    /* Namespaces of the pod to join: pause's pid and pidfd (pidfd guards against reuse). */
+    pid_t pod_pid;
+    int pod_pidfd;
+    bool join_pod_network;    /* false when the pod uses the host network */
+    bool join_pod_ipc;
+    bool join_pod_pid;        /* PID mode POD; else a new PID namespace unless host_pid */
+    bool host_pid;
+
+    int stdout_fd;            /* write ends for the process, duplicated into it */
+    int stderr_fd;
+};
+
+/*
+ * A container process: set up (mounts, pivot_root, namespaces) and parked
+ * before execve until platform_ctr_start().  The owner frees it with
+ * platform_ctr_free(), which never kills the process.
+ */
+struct ctr_proc {
+    pid_t pid;
+    int pidfd;
+    int sync_fd;   /* internal: the parent's end of the sync socket */
+};
+
+typedef void (*ctr_done_fn)(void *data, struct ctr_proc *proc, const struct err *err);
+
+/* Create the process; cb gets the parked process or the set-up error (the process is then gone). */
+int platform_ctr_create(struct event_base *base, const struct ctr_spec *spec, ctr_done_fn cb,
+                        void *data, struct err **err);
+
+/* Let the parked process execve; cb reports success or the exec error (e.g. file not found). */
+int platform_ctr_start(struct event_base *base, struct ctr_proc *proc, ctr_done_fn cb, void *data,
+                       struct err **err);
+
+/* Unmount what the container set up on the host side (the rootfs overlay) and free proc. */
+void platform_ctr_free(struct ctr_proc *proc);
+
+/* Remove a container's bundle directory, unmounting anything left under it. */
+int platform_ctr_cleanup(const char *bundle_dir, struct err **err);
+
+/* ---- CRI container log files ---- */
+
+struct log_pump;
+
+/*
+ * Read the container's stdout and stderr pipes (read ends, taken over) and
+ * append CRI log lines to path ("<RFC 3339 nanosecond time> <stream> <F|P> <line>").
+ * done runs once both pipes reach end-of-file and everything is written.
+ */
+struct log_pump *log_pump_new(struct event_base *base, const char *path, int stdout_fd,
+                              int stderr_fd, void (*done)(void *data), void *data,
+                              struct err **err);
+/* Reopen the log file at its path (after a rotation). */
+int log_pump_reopen(struct log_pump *p, struct err **err);
+/* Stop, flush what was read, close. */
+void log_pump_free(struct log_pump *p);
+
+#endif

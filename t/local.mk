@@ -1,0 +1,1 @@
+# Daemon-level tests (TAP scripts run against the real crispd).
