@@ -1,9 +1,418 @@
+/*
+ * crispd: the crisp CRI runtime daemon.  Parses options and the
+ * configuration file, opens the stores, serves CRI over gRPC on a Unix
+ * socket from one libevent reactor, and shuts down cleanly on SIGTERM or
+ * SIGINT, leaving pods and containers running.
+ */
 #include "config.h"
 
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-int main(void)
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "handlers/handlers.h"
+#include "image/image.h"
+#include "reactor/grpc.h"
+#include "store/store.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define DEFAULT_SOCKET "/run/crisp/crisp.sock"
+#define DEFAULT_ROOT "/var/lib/crisp"
+#define DEFAULT_STATE "/run/crisp"
+#define DEFAULT_CONFIG CRISP_SYSCONFDIR "/crisp/crisp.json"
+#define DEFAULT_GRACE_MS 5000
+
+static const char usage_text[] =
+    "Usage: crispd [OPTION]...\n"
+    "Serve the Kubernetes Container Runtime Interface (CRI) on a Unix socket.\n"
+    "\n"
+    "  -s, --socket=PATH            gRPC socket to listen on (default " DEFAULT_SOCKET ")\n"
+    "  -r, --root=DIR               images, layers and pod and container records\n"
+    "                               (default " DEFAULT_ROOT ")\n"
+    "  -S, --state-dir=DIR          per-boot state (default " DEFAULT_STATE ")\n"
+    "  -c, --config=FILE            JSON configuration file (default " DEFAULT_CONFIG ";\n"
+    "                               a missing default file is fine)\n"
+    "  -l, --log-level=LEVEL        error, warn, info, debug or trace (default info)\n"
+    "      --log-format=FORMAT      text (logfmt) or json (default text)\n"
+    "      --insecure-registry=HOST registry reached over plain HTTP, as host or host:port;\n"
+    "                               may be given more than once\n"
+    "      --pause-binary=PATH      the crisp-pause program (default: next to crispd, else\n"
+    "                               " CRISP_LIBEXECDIR "/crisp-pause)\n"
+    "      --shutdown-grace=MS      time in-flight calls get to finish on SIGTERM\n"
+    "                               (default 5000)\n"
+    "  -h, --help                   show this help and exit\n"
+    "  -V, --version                show the version and exit\n"
+    "\n"
+    "Configuration file keys (options given on the command line win):\n"
+    "  socket, root, state_dir, log_level, log_format, pause_binary (strings),\n"
+    "  insecure_registries (array of strings), shutdown_grace_ms (number).\n";
+
+enum {
+    OPT_LOG_FORMAT = 256,
+    OPT_INSECURE,
+    OPT_PAUSE,
+    OPT_GRACE,
+};
+
+struct options {
+    struct crisp_config config;
+    char *log_level;
+    char *log_format;
+    bool config_given;
+};
+
+static void strv_add(char ***v, const char *s)
 {
-    fputs("crispd: not built yet\n", stderr);
-    return 1;
+    size_t n = 0;
+
+    while (*v && (*v)[n])
+        n++;
+    *v = xrealloc(*v, (n + 2) * sizeof(**v));
+    (*v)[n] = xstrdup(s);
+    (*v)[n + 1] = NULL;
+}
+
+static void set_if_unset(char **dst, json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+
+    if (!*dst && v)
+        *dst = xstrdup(v);
+}
+
+/* Read the JSON configuration file; values already set by options are kept. */
+static int load_config_file(struct options *o, struct err **err)
+{
+    struct crisp_config *c = &o->config;
+    json_error_t jerr;
+    json_t *root, *list, *grace;
+
+    root = json_load_file(c->config_path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        if (!o->config_given && access(c->config_path, F_OK) < 0 && errno == ENOENT)
+            return 0;
+        return err_status(err, GRPC_STATUS_INVALID_ARGUMENT, "config file '%s' line %d: %s",
+                          c->config_path, jerr.line, jerr.text);
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
+                          "config file '%s': expected a JSON object", c->config_path);
+    }
+
+    set_if_unset(&c->socket_path, root, "socket");
+    set_if_unset(&c->root_dir, root, "root");
+    set_if_unset(&c->state_dir, root, "state_dir");
+    set_if_unset(&c->pause_path, root, "pause_binary");
+    set_if_unset(&o->log_level, root, "log_level");
+    set_if_unset(&o->log_format, root, "log_format");
+    list = json_object_get(root, "insecure_registries");
+    if (json_is_array(list)) {
+        size_t i;
+        json_t *item;
+
+        json_array_foreach(list, i, item) {
+            if (json_is_string(item))
+                strv_add(&c->insecure_registries, json_string_value(item));
+        }
+    }
+    grace = json_object_get(root, "shutdown_grace_ms");
+    if (json_is_integer(grace) && !c->shutdown_grace_ms)
+        c->shutdown_grace_ms = (unsigned)json_integer_value(grace);
+    json_decref(root);
+    return 0;
+}
+
+static char *default_pause_path(void)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+    if (n > 0) {
+        char *slash;
+
+        exe[n] = '\0';
+        slash = strrchr(exe, '/');
+        if (slash) {
+            _cleanup_free_ char *beside = NULL;
+
+            *slash = '\0';
+            beside = path_join(exe, "crisp-pause");
+            if (access(beside, X_OK) == 0)
+                return TAKE_PTR(beside);
+        }
+    }
+    return xstrdup(CRISP_LIBEXECDIR "/crisp-pause");
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        {"socket", required_argument, NULL, 's'},
+        {"root", required_argument, NULL, 'r'},
+        {"state-dir", required_argument, NULL, 'S'},
+        {"config", required_argument, NULL, 'c'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"insecure-registry", required_argument, NULL, OPT_INSECURE},
+        {"pause-binary", required_argument, NULL, OPT_PAUSE},
+        {"shutdown-grace", required_argument, NULL, OPT_GRACE},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    struct crisp_config *c = &o->config;
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "s:r:S:c:l:hV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 's':
+            c->socket_path = xstrdup(optarg);
+            break;
+        case 'r':
+            c->root_dir = xstrdup(optarg);
+            break;
+        case 'S':
+            c->state_dir = xstrdup(optarg);
+            break;
+        case 'c':
+            c->config_path = xstrdup(optarg);
+            o->config_given = true;
+            break;
+        case 'l':
+            o->log_level = xstrdup(optarg);
+            break;
+        case OPT_LOG_FORMAT:
+            o->log_format = xstrdup(optarg);
+            break;
+        case OPT_INSECURE:
+            strv_add(&c->insecure_registries, optarg);
+            break;
+        case OPT_PAUSE:
+            c->pause_path = xstrdup(optarg);
+            break;
+        case OPT_GRACE: {
+            char *end;
+            unsigned long ms = strtoul(optarg, &end, 10);
+
+            if (!optarg[0] || *end || ms > 600000) {
+                fprintf(stderr, "crispd: invalid --shutdown-grace '%s': expected milliseconds "
+                                "from 0 to 600000\n", optarg);
+                return 2;
+            }
+            c->shutdown_grace_ms = (unsigned)ms;
+            break;
+        }
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        case 'V':
+            printf("crispd %s\n", PACKAGE_VERSION);
+            return 0;
+        default:
+            fputs("Try 'crispd --help' for more information.\n", stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "crispd: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    return -1;
+}
+
+static void options_done(struct options *o)
+{
+    struct crisp_config *c = &o->config;
+
+    free(c->socket_path);
+    free(c->root_dir);
+    free(c->state_dir);
+    free(c->config_path);
+    free(c->pause_path);
+    strv_free(c->insecure_registries);
+    free(o->log_level);
+    free(o->log_format);
+}
+
+static int finish_config(struct options *o, struct err **err)
+{
+    struct crisp_config *c = &o->config;
+    enum log_level level = LOG_LEVEL_INFO;
+    enum log_format format = LOG_FORMAT_TEXT;
+
+    if (!c->config_path)
+        c->config_path = xstrdup(DEFAULT_CONFIG);
+    if (load_config_file(o, err) < 0)
+        return -1;
+    if (!c->socket_path)
+        c->socket_path = xstrdup(DEFAULT_SOCKET);
+    if (!c->root_dir)
+        c->root_dir = xstrdup(DEFAULT_ROOT);
+    if (!c->state_dir)
+        c->state_dir = xstrdup(DEFAULT_STATE);
+    if (!c->pause_path)
+        c->pause_path = default_pause_path();
+    if (!c->shutdown_grace_ms)
+        c->shutdown_grace_ms = DEFAULT_GRACE_MS;
+    if (o->log_level && log_level_parse(o->log_level, &level) < 0)
+        return err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
+                          "invalid log level '%s': expected error, warn, info, debug or trace",
+                          o->log_level);
+    if (o->log_format && log_format_parse(o->log_format, &format) < 0)
+        return err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
+                          "invalid log format '%s': expected text or json", o->log_format);
+    log_setup(level, format);
+    if (access(c->pause_path, X_OK) < 0)
+        return err_sys(err, "pause binary '%s' is not executable", c->pause_path);
+    return 0;
+}
+
+struct daemon {
+    struct crisp crisp;
+    struct grpc_server *server;
+    struct event *signal_ev;
+    bool shutting_down;
+};
+
+static void on_shutdown_done(void *data)
+{
+    struct daemon *d = data;
+
+    event_base_loopbreak(d->crisp.base);
+}
+
+static void on_signal(evutil_socket_t fd, short what, void *data)
+{
+    struct daemon *d = data;
+    struct signalfd_siginfo info;
+
+    (void)what;
+    while (read(fd, &info, sizeof(info)) == sizeof(info)) {
+        if (info.ssi_signo == SIGHUP) {
+            log_info("SIGHUP received; crispd has nothing to reload yet");
+            continue;
+        }
+        if (d->shutting_down)
+            continue;
+        d->shutting_down = true;
+        log_info("signal %u received; stopping (pods and containers keep running)",
+                 info.ssi_signo);
+        grpc_server_shutdown(d->server, d->crisp.config->shutdown_grace_ms, on_shutdown_done, d);
+    }
+}
+
+static int setup_signals(struct daemon *d, struct err **err)
+{
+    sigset_t set;
+    int fd;
+
+    /* A client that hangs up must not kill the daemon with SIGPIPE. */
+    if (sigaction(SIGPIPE, &(struct sigaction){.sa_handler = SIG_IGN}, NULL) < 0)
+        return err_sys(err, "ignore SIGPIPE");
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        return err_sys(err, "block signals");
+    fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd < 0)
+        return err_sys(err, "signalfd");
+    d->signal_ev = event_new(d->crisp.base, fd, EV_READ | EV_PERSIST, on_signal, d);
+    event_add(d->signal_ev, NULL);
+    return 0;
+}
+
+static int run(struct options *o, struct err **err)
+{
+    struct crisp_config *c = &o->config;
+    struct daemon d = {0};
+    _cleanup_free_ char *records = NULL;
+    _cleanup_free_ char *images = NULL;
+    int listen_fd, r = -1;
+
+    d.crisp.config = c;
+    if (mkdir_p(c->root_dir, 0711, err) < 0 || mkdir_p(c->state_dir, 0711, err) < 0)
+        return -1;
+
+    d.crisp.base = event_base_new();
+    if (!d.crisp.base)
+        return err_status(err, GRPC_STATUS_INTERNAL, "create the libevent base");
+
+    records = path_join(c->root_dir, "records");
+    images = path_join(c->root_dir, "images");
+    if (store_open(records, &d.crisp.store, err) < 0 || store_load(d.crisp.store, err) < 0)
+        goto out;
+    if (image_store_open(images, &d.crisp.images, err) < 0)
+        goto out;
+    handlers_recover(&d.crisp);
+
+    if (setup_signals(&d, err) < 0)
+        goto out;
+
+    listen_fd = grpc_listen_unix(c->socket_path, 0660, err);
+    if (listen_fd < 0)
+        goto out;
+    d.server = grpc_server_new(d.crisp.base, listen_fd, handlers_dispatch, &d.crisp, err);
+    if (!d.server)
+        goto out;
+
+    log_info("crispd %s serving CRI on '%s' (root '%s', state '%s')", PACKAGE_VERSION,
+             c->socket_path, c->root_dir, c->state_dir);
+    event_base_dispatch(d.crisp.base);
+    unlink(c->socket_path);
+    log_info("crispd stopped");
+    r = 0;
+
+out:
+    if (d.server)
+        grpc_server_free(d.server);
+    if (d.signal_ev) {
+        close(event_get_fd(d.signal_ev));
+        event_free(d.signal_ev);
+    }
+    if (d.crisp.store)
+        handlers_detach(&d.crisp);
+    store_free(d.crisp.store);
+    image_store_free(d.crisp.images);
+    event_base_free(d.crisp.base);
+    return r;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {0};
+    _cleanup_err_ struct err *e = NULL;
+    int r;
+
+    r = parse_options(argc, argv, &o);
+    if (r >= 0) {
+        options_done(&o);
+        return r;
+    }
+
+    if (finish_config(&o, &e) < 0 || run(&o, &e) < 0) {
+        _cleanup_free_ char *text = err_text(e);
+
+        log_error("crispd failed: %s", text);
+        options_done(&o);
+        return 1;
+    }
+    options_done(&o);
+    return 0;
 }

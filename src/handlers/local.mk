@@ -1,1 +1,10 @@
 # Sources and tests of src/handlers; included by the top-level Makefile.am.
+libcrisp_a_SOURCES += \
+	src/handlers/handlers.h \
+	src/handlers/rpc.h \
+	src/handlers/dispatch.c \
+	src/handlers/runtime.c \
+	src/handlers/sandbox.c \
+	src/handlers/container.c \
+	src/handlers/images.c \
+	src/handlers/recover.c

@@ -29,6 +29,23 @@ struct proc_watch {
     void *data;
 };
 
+/*
+ * crispd blocks SIGTERM, SIGINT and SIGHUP (read through a signalfd) and
+ * ignores SIGPIPE; a child must not pass either on through execve.
+ */
+static void reset_signals(void)
+{
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigset_t none;
+
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &dfl, NULL);
+    }
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 pid_t proc_clone(uint64_t flags, int *ret_pidfd, struct err **err)
 {
     struct clone_args args;
@@ -43,8 +60,10 @@ pid_t proc_clone(uint64_t flags, int *ret_pidfd, struct err **err)
     pid = syscall(SYS_clone3, &args, sizeof(args));
     if (pid < 0)
         return err_sys(err, "clone3");
-    if (pid == 0)
+    if (pid == 0) {
+        reset_signals();
         return 0;
+    }
 
     *ret_pidfd = pidfd;
     return (pid_t)pid;

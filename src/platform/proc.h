@@ -11,7 +11,8 @@
  * clone3() with CLONE_PIDFD added to flags, fork-like (no shared memory):
  * returns 0 in the child, the pid in the parent with *ret_pidfd set
  * (O_CLOEXEC), or -1 with *err filled.  The child of a single-threaded
- * parent may use any libc call.
+ * parent may use any libc call; it starts with default signal dispositions
+ * and an empty signal mask.
  */
 pid_t proc_clone(uint64_t flags, int *ret_pidfd, struct err **err);
 

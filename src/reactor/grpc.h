@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -29,6 +30,13 @@ struct grpc_call;
  * grpc_call_reply(), grpc_call_finish() or grpc_call_fail().
  */
 typedef void (*grpc_dispatch_fn)(void *data, struct grpc_call *call);
+
+/*
+ * Create a listening Unix socket at path with the given mode: the parent
+ * directory is created if missing and a stale socket file is replaced.
+ * Returns the non-blocking, close-on-exec fd.
+ */
+int grpc_listen_unix(const char *path, mode_t mode, struct err **err);
 
 /* Serve on listen_fd (a bound, listening, non-blocking socket, taken over). */
 struct grpc_server *grpc_server_new(struct event_base *base, int listen_fd,

@@ -1,0 +1,51 @@
+/*
+ * CRI handlers: translate requests into store, image and platform
+ * operations and their results back into responses.
+ */
+#ifndef CRISP_HANDLERS_H
+#define CRISP_HANDLERS_H
+
+#include <stdbool.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "util/err.h"
+#include "util/log.h"
+#include "util/id.h"
+
+struct event_base;
+struct grpc_call;
+struct store;
+struct image_store;
+struct sandbox;
+struct container;
+
+/* Daemon settings, from the command line and the configuration file. */
+struct crisp_config {
+    char *socket_path;
+    char *root_dir;
+    char *state_dir;
+    char *config_path;
+    char *pause_path;
+    char **insecure_registries; /* NULL-terminated */
+    unsigned shutdown_grace_ms;
+};
+
+/* The daemon: everything a handler can reach. */
+struct crisp {
+    struct event_base *base;
+    struct crisp_config *config;
+    struct store *store;
+    struct image_store *images;
+};
+
+/* Route a call to its handler (a grpc_dispatch_fn; data is the struct crisp). */
+void handlers_dispatch(void *data, struct grpc_call *call);
+
+/* Bring the loaded records in line with what runs: called once at start-up. */
+void handlers_recover(struct crisp *crisp);
+
+/* Stop every container and pod process crispd watches, without waiting (shutdown). */
+void handlers_detach(struct crisp *crisp);
+
+#endif
