@@ -161,5 +161,7 @@ char *path_join(const char *a, const char *b)
         la--;
     while (*b == '/')
         b++;
+    if (la == 1 && a[0] == '/')
+        return xasprintf("/%s", b);
     return xasprintf("%.*s/%s", (int)la, a, b);
 }
