@@ -1,5 +1,9 @@
 # Daemon-level tests: TAP scripts run against the real crispd, a real
 # registry and real containers (root needed).
 TESTS += \
-	t/40daemon/00-infra.t
+	t/40daemon/00-infra.t \
+	t/40daemon/10-runtime.t \
+	t/40daemon/20-images.t \
+	t/40daemon/30-pods.t \
+	t/40daemon/40-containers.t
 EXTRA_DIST += t/lib/cri.py t/lib/daemon.py t/lib/images.py t/lib/registry.py t/lib/tap.py
