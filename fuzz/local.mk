@@ -1,1 +1,17 @@
-# libFuzzer targets, built with --enable-fuzzing.
+# Fuzz targets.  Each target's LLVMFuzzerTestOneInput is built twice: as a
+# libFuzzer binary with --enable-fuzzing (CC=clang), and in every build as
+# fuzz/replay-<target>, which t/99fuzz/replay.t runs over fuzz/corpus/<target>/.
+# Modules add their own targets the same way in their local.mk.
+EXTRA_DIST += fuzz/corpus
+
+check_PROGRAMS += fuzz/replay-fuzz-cri-request
+fuzz_replay_fuzz_cri_request_SOURCES = fuzz/fuzz-cri-request.c fuzz/replay-main.c
+fuzz_replay_fuzz_cri_request_LDADD = $(CRISP_LIBS)
+
+if ENABLE_FUZZING
+noinst_PROGRAMS += fuzz/fuzz-cri-request
+fuzz_fuzz_cri_request_SOURCES = fuzz/fuzz-cri-request.c
+fuzz_fuzz_cri_request_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_cri_request_LDFLAGS = -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_cri_request_LDADD = $(CRISP_LIBS)
+endif

@@ -132,7 +132,7 @@ class Proto:
                            f"known methods: {', '.join(sorted(self.methods))}")
         return self.methods[name]
 
-    def msg(self, name, **fields):
+    def msg(self, name, /, **fields):
         """Build message name with fields, where submessages and maps may be given as dicts."""
         return self.message_class(name)(**fields)
 
@@ -148,7 +148,7 @@ def default_proto():
     return _default_proto
 
 
-def msg(name, **fields):
+def msg(name, /, **fields):
     """Build a message of the default proto, like Proto.msg."""
     return default_proto().msg(name, **fields)
 
@@ -181,7 +181,7 @@ class Client:
     def __exit__(self, *exc):
         self.close()
 
-    def msg(self, name, **fields):
+    def msg(self, name, /, **fields):
         """Build message name of this client's proto with fields."""
         return self.proto.msg(name, **fields)
 
