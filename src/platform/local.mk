@@ -9,3 +9,12 @@ check_PROGRAMS += t/00unit/platform/crilog
 TESTS += t/00unit/platform/crilog
 t_00unit_platform_crilog_SOURCES = t/00unit/platform/crilog.c
 t_00unit_platform_crilog_LDADD = $(CRISP_LIBS)
+libcrisp_a_SOURCES += \
+	src/platform/internal.h src/platform/child.c \
+	src/platform/pod.c src/platform/container.c src/platform/mounts.c
+
+check_PROGRAMS += t/20platform/container
+TESTS += t/20platform/container
+t_20platform_container_SOURCES = t/20platform/container.c
+t_20platform_container_CPPFLAGS = $(AM_CPPFLAGS) -DCRISP_TEST_BUILDDIR='"$(abs_top_builddir)"'
+t_20platform_container_LDADD = $(CRISP_LIBS)
