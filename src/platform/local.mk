@@ -18,3 +18,12 @@ TESTS += t/20platform/container
 t_20platform_container_SOURCES = t/20platform/container.c
 t_20platform_container_CPPFLAGS = $(AM_CPPFLAGS) -DCRISP_TEST_BUILDDIR='"$(abs_top_builddir)"'
 t_20platform_container_LDADD = $(CRISP_LIBS)
+
+if ENABLE_FUZZING
+# crilog.c is compiled into the target itself so the fuzzer sees its coverage.
+check_PROGRAMS += fuzz/fuzz-crilog
+fuzz_fuzz_crilog_SOURCES = fuzz/fuzz-crilog.c src/platform/crilog.c
+fuzz_fuzz_crilog_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_crilog_LDFLAGS = -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_crilog_LDADD = $(CRISP_LIBS)
+endif

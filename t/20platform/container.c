@@ -41,6 +41,7 @@ static struct event_base *base;
 static char tmp[] = "/tmp/crisp-platform.XXXXXX";
 static char *lower_bottom, *lower_top, *host_dir;
 static struct pod_proc pod = {-1, -1};
+static char **env;
 
 /* ---- running the loop until a callback has fired ---- */
 
@@ -356,7 +357,6 @@ static void on_log_done(void *data)
 
 static void spec_init(struct ctr_spec *spec, struct ctr_run *run, char **argv)
 {
-    static char **env;
     static char *lowers[3];
 
     if (!env)
@@ -515,7 +515,7 @@ static void test_echo_container(void)
     run_done(&run);
 }
 
-/* Shares the pod's PID namespace, reads a read-only bind mount, sees the top layer first. */
+/* Joins the pod's PID namespace, reads a read-only bind mount and the top layer's /etc/motd. */
 static void test_pod_pid_and_mounts(void)
 {
     _cleanup_strv_free_ char **argv = strv_new("sh", "-c",
@@ -558,6 +558,46 @@ static void test_pod_pid_and_mounts(void)
     free(text);
     ok(access(lower_top, F_OK) == 0, "podpid: layers stay in place");
     run_done(&run);
+}
+
+/*
+ * 200 layers whose joined "lowerdir=" string is over 4 KiB, more than
+ * mount(2) takes in one page: mounted with one "lowerdir+" per layer.
+ */
+static void test_many_layers(void)
+{
+    _cleanup_strv_free_ char **argv = strv_new("cat", "/etc/motd", NULL);
+    char **lowers = xnew(char *, 203);
+    struct ctr_run run = {.name = "manylayers"};
+    struct ctr_spec spec;
+    size_t joined = 0;
+    bool stamps_ok;
+    char *text;
+
+    spec_init(&spec, &run, argv);
+    lowers[0] = xstrdup(lower_top);
+    for (int i = 1; i <= 200; i++) {
+        lowers[i] = xasprintf("%s/layers/empty-layer-with-a-long-name-%03d", tmp, i);
+        mkdir_p(lowers[i], 0755, NULL);
+        joined += strlen(lowers[i]) + 1;
+    }
+    lowers[201] = xstrdup(lower_bottom);
+    lowers[202] = NULL;
+    spec.lowerdirs = lowers;
+    ok(joined > 4096, "manylayers: joined lowerdir is %zu bytes, over a page", joined);
+    if (!create(&run, &spec)) {
+        ok(0, "manylayers: created: %s", run.create_err ? run.create_err : "no process");
+        run_done(&run);
+        strv_free(lowers);
+        return;
+    }
+    start_and_wait(&run);
+    is_int(run.exit_code, 0, "manylayers: exit code 0");
+    text = log_stream(&run, "stdout", &stamps_ok);
+    is_str(text, "F top\n", "manylayers: topmost layer wins across 202 layers");
+    free(text);
+    run_done(&run);
+    strv_free(lowers);
 }
 
 static void test_missing_command(void)
@@ -683,6 +723,7 @@ int main(void)
     if (test_pod()) {
         test_echo_container();
         test_pod_pid_and_mounts();
+        test_many_layers();
         test_missing_command();
         test_missing_host_path();
         test_exit_code();
@@ -695,6 +736,7 @@ int main(void)
     free(lower_bottom);
     free(lower_top);
     free(host_dir);
+    strv_free(env);
     event_base_free(base);
     return tap_done();
 }
