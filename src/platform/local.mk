@@ -2,3 +2,28 @@
 libcrisp_a_SOURCES += \
 	src/platform/platform.h \
 	src/platform/proc.c src/platform/proc.h
+libcrisp_a_SOURCES += \
+	src/platform/crilog.c src/platform/crilog.h
+
+check_PROGRAMS += t/00unit/platform/crilog
+TESTS += t/00unit/platform/crilog
+t_00unit_platform_crilog_SOURCES = t/00unit/platform/crilog.c
+t_00unit_platform_crilog_LDADD = $(CRISP_LIBS)
+libcrisp_a_SOURCES += \
+	src/platform/internal.h src/platform/child.c \
+	src/platform/pod.c src/platform/container.c src/platform/mounts.c
+
+check_PROGRAMS += t/20platform/container
+TESTS += t/20platform/container
+t_20platform_container_SOURCES = t/20platform/container.c
+t_20platform_container_CPPFLAGS = $(AM_CPPFLAGS) -DCRISP_TEST_BUILDDIR='"$(abs_top_builddir)"'
+t_20platform_container_LDADD = $(CRISP_LIBS)
+
+if ENABLE_FUZZING
+# crilog.c is compiled into the target itself so the fuzzer sees its coverage.
+check_PROGRAMS += fuzz/fuzz-crilog
+fuzz_fuzz_crilog_SOURCES = fuzz/fuzz-crilog.c src/platform/crilog.c
+fuzz_fuzz_crilog_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_crilog_LDFLAGS = -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_crilog_LDADD = $(CRISP_LIBS)
+endif

@@ -49,7 +49,11 @@ struct pod_proc {
     int pidfd;
 };
 
-/* Called when the pause process runs (err NULL) or failed to start. */
+/*
+ * Called when the pause process runs (err NULL; proc is valid during the
+ * call and its pidfd now belongs to the callee) or failed to start (proc
+ * NULL; the child is already reaped).
+ */
 typedef void (*pod_started_fn)(void *data, const struct pod_proc *proc, const struct err *err);
 
 /*
@@ -116,18 +120,35 @@ struct ctr_proc {
 
 typedef void (*ctr_done_fn)(void *data, struct ctr_proc *proc, const struct err *err);
 
-/* Create the process; cb gets the parked process or the set-up error (the process is then gone). */
+/*
+ * Create the process; cb gets the parked process, owned by the callee, or
+ * NULL and the set-up error once the child is reaped.  Everything is
+ * mounted inside the child's own mount namespace, so a failed create
+ * leaves no mount behind.  Returns -1 without calling cb when the pod's
+ * namespaces cannot be opened or the child cannot be cloned.
+ */
 int platform_ctr_create(struct event_base *base, const struct ctr_spec *spec, ctr_done_fn cb,
                         void *data, struct err **err);
 
-/* Let the parked process execve; cb reports success or the exec error (e.g. file not found). */
+/*
+ * Let the parked process execve; cb reports success or the exec error
+ * (e.g. executable file not found), after which the process exits with
+ * code 127 for the owner's proc_watch to reap.
+ */
 int platform_ctr_start(struct event_base *base, struct ctr_proc *proc, ctr_done_fn cb, void *data,
                        struct err **err);
 
-/* Unmount what the container set up on the host side (the rootfs overlay) and free proc. */
+/*
+ * Close proc's fds and free it; NULL is fine.  Nothing is mounted on the
+ * host side: the rootfs overlay lives in the container's mount namespace
+ * and goes away with its last process.
+ */
 void platform_ctr_free(struct ctr_proc *proc);
 
-/* Remove a container's bundle directory, unmounting anything left under it. */
+/*
+ * Remove a container's bundle directory, detaching (MNT_DETACH) anything
+ * mounted under it first.  Blocks on the removal of the upper directory.
+ */
 int platform_ctr_cleanup(const char *bundle_dir, struct err **err);
 
 /* ---- CRI container log files ---- */
@@ -135,9 +156,12 @@ int platform_ctr_cleanup(const char *bundle_dir, struct err **err);
 struct log_pump;
 
 /*
- * Read the container's stdout and stderr pipes (read ends, taken over) and
- * append CRI log lines to path ("<RFC 3339 nanosecond time> <stream> <F|P> <line>").
- * done runs once both pipes reach end-of-file and everything is written.
+ * Read the container's stdout and stderr pipes (read ends, taken over even
+ * on failure; -1 for none) and append CRI log lines to path
+ * ("<RFC 3339 nanosecond time> <stream> <F|P> <line>"), creating its
+ * directory and the file (mode 0640) when missing.  Lines over 16 KiB are
+ * split into P records.  done runs once both pipes reach end-of-file and
+ * everything is written; it may free the pump.
  */
 struct log_pump *log_pump_new(struct event_base *base, const char *path, int stdout_fd,
                               int stderr_fd, void (*done)(void *data), void *data,

@@ -1,0 +1,311 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "platform/crilog.h"
+#include "platform/platform.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/xalloc.h"
+
+/* ---- pure formatting ---- */
+
+void cri_log_stream_init(struct cri_log_stream *s, const char *name)
+{
+    s->name = name;
+    s->len = 0;
+}
+
+static void append_record(struct strbuf *out, const char *timestamp, const char *stream, char tag,
+                          const char *content, size_t len)
+{
+    strbuf_append(out, timestamp);
+    strbuf_add(out, " ", 1);
+    strbuf_append(out, stream);
+    strbuf_printf(out, " %c ", tag);
+    strbuf_add(out, content, len);
+    strbuf_add(out, "\n", 1);
+}
+
+void cri_log_feed(struct cri_log_stream *s, const char *timestamp, const char *data, size_t len,
+                  struct strbuf *out)
+{
+    while (len > 0) {
+        const char *nl;
+        size_t seg, take;
+
+        if (s->len == CRI_LOG_MAX_RECORD) {
+            /* The buffered part fills a record: a newline next ends the line there. */
+            if (data[0] == '\n') {
+                append_record(out, timestamp, s->name, 'F', s->buf, s->len);
+                data++;
+                len--;
+            } else {
+                append_record(out, timestamp, s->name, 'P', s->buf, s->len);
+            }
+            s->len = 0;
+            continue;
+        }
+
+        nl = memchr(data, '\n', len);
+        seg = nl ? (size_t)(nl - data) : len;
+        if (nl && seg <= CRI_LOG_MAX_RECORD - s->len) {
+            if (s->len == 0) {
+                append_record(out, timestamp, s->name, 'F', data, seg);
+            } else {
+                memcpy(s->buf + s->len, data, seg);
+                append_record(out, timestamp, s->name, 'F', s->buf, s->len + seg);
+                s->len = 0;
+            }
+            data += seg + 1;
+            len -= seg + 1;
+            continue;
+        }
+
+        take = CRI_LOG_MAX_RECORD - s->len;
+        if (take > seg)
+            take = seg;
+        memcpy(s->buf + s->len, data, take);
+        s->len += take;
+        data += take;
+        len -= take;
+    }
+}
+
+void cri_log_finish(struct cri_log_stream *s, const char *timestamp, struct strbuf *out)
+{
+    if (s->len == 0)
+        return;
+    append_record(out, timestamp, s->name, 'P', s->buf, s->len);
+    s->len = 0;
+}
+
+void cri_log_format_time(const struct timespec *ts, char buf[CRI_LOG_TIME_SIZE])
+{
+    struct tm tm;
+    size_t n;
+
+    gmtime_r(&ts->tv_sec, &tm);
+    n = strftime(buf, CRI_LOG_TIME_SIZE, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, CRI_LOG_TIME_SIZE - n, ".%09ldZ", ts->tv_nsec);
+}
+
+/* ---- the pump ---- */
+
+/* Bytes read per wake-up and stream, fed to the formatter in slices of FEED_SLICE. */
+#define READ_CHUNK 32768
+#define FEED_SLICE 1024
+
+struct log_source {
+    struct log_pump *pump;
+    struct event *ev;
+    int fd;
+    bool eof;
+    struct cri_log_stream stream;
+};
+
+struct log_pump {
+    char *path;
+    int log_fd;
+    struct log_source out;
+    struct log_source err;
+    struct strbuf records;
+    void (*done)(void *data);
+    void *data;
+    bool done_called;
+};
+
+static void now_timestamp(char buf[CRI_LOG_TIME_SIZE])
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    cri_log_format_time(&ts, buf);
+}
+
+/*
+ * Append the pending records to the log file.  A failed write drops them:
+ * the pipes must keep draining or the container blocks on a full pipe.
+ */
+static void write_records(struct log_pump *p)
+{
+    const char *buf = p->records.buf;
+    size_t len = p->records.len;
+
+    while (len > 0 && p->log_fd >= 0) {
+        ssize_t n = write(p->log_fd, buf, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        buf += n;
+        len -= (size_t)n;
+    }
+    strbuf_reset(&p->records);
+}
+
+static void feed_chunk(struct log_source *src, const char *data, size_t len)
+{
+    char timestamp[CRI_LOG_TIME_SIZE];
+
+    now_timestamp(timestamp);
+    while (len > 0) {
+        size_t slice = len < FEED_SLICE ? len : FEED_SLICE;
+
+        cri_log_feed(&src->stream, timestamp, data, slice, &src->pump->records);
+        write_records(src->pump);
+        data += slice;
+        len -= slice;
+    }
+}
+
+static void finish_source(struct log_source *src)
+{
+    char timestamp[CRI_LOG_TIME_SIZE];
+
+    if (src->ev)
+        event_del(src->ev);
+    if (src->fd >= 0)
+        close_and_reset(&src->fd);
+    src->eof = true;
+    now_timestamp(timestamp);
+    cri_log_finish(&src->stream, timestamp, &src->pump->records);
+    write_records(src->pump);
+}
+
+static void on_pipe_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct log_source *src = arg;
+    struct log_pump *p = src->pump;
+    char chunk[READ_CHUNK];
+    ssize_t n;
+
+    (void)what;
+    n = read(fd, chunk, sizeof(chunk));
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n > 0) {
+        feed_chunk(src, chunk, (size_t)n);
+        return;
+    }
+
+    /* End of file, or a read error that ends the stream all the same. */
+    finish_source(src);
+    if (p->out.eof && p->err.eof && !p->done_called) {
+        p->done_called = true;
+        /* done may free p: touch nothing after it. */
+        if (p->done)
+            p->done(p->data);
+    }
+}
+
+static int open_log(const char *path, struct err **err)
+{
+    _cleanup_free_ char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    int fd;
+
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if (mkdir_p(dir, 0755, err) < 0)
+            return -1;
+    }
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd < 0)
+        return err_sys(err, "open log file '%s'", path);
+    return fd;
+}
+
+static int source_init(struct log_pump *p, struct log_source *src, struct event_base *base,
+                       int fd, const char *name, struct err **err)
+{
+    src->pump = p;
+    src->fd = fd;
+    cri_log_stream_init(&src->stream, name);
+    if (fd < 0) {
+        src->eof = true;
+        return 0;
+    }
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+        return err_sys(err, "set %s pipe non-blocking", name);
+    src->ev = event_new(base, fd, EV_READ | EV_PERSIST, on_pipe_readable, src);
+    if (!src->ev)
+        abort();
+    event_add(src->ev, NULL);
+    return 0;
+}
+
+struct log_pump *log_pump_new(struct event_base *base, const char *path, int stdout_fd,
+                              int stderr_fd, void (*done)(void *data), void *data,
+                              struct err **err)
+{
+    struct log_pump *p = xzalloc(sizeof(*p));
+
+    p->path = xstrdup(path);
+    p->done = done;
+    p->data = data;
+    p->out.pump = p->err.pump = p;
+    p->out.fd = p->err.fd = -EBADF;
+    p->log_fd = open_log(path, err);
+    if (p->log_fd < 0 || source_init(p, &p->out, base, stdout_fd, "stdout", err) < 0 ||
+        source_init(p, &p->err, base, stderr_fd, "stderr", err) < 0) {
+        /* The pipes are taken over even on failure. */
+        if (p->out.fd < 0 && stdout_fd >= 0)
+            close(stdout_fd);
+        if (p->err.fd < 0 && stderr_fd >= 0)
+            close(stderr_fd);
+        log_pump_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+int log_pump_reopen(struct log_pump *p, struct err **err)
+{
+    int fd = open_log(p->path, err);
+
+    if (fd < 0)
+        return -1;
+    if (p->log_fd >= 0)
+        close(p->log_fd);
+    p->log_fd = fd;
+    return 0;
+}
+
+static void source_done(struct log_source *src)
+{
+    if (!src->eof && src->pump->log_fd >= 0 && src->fd >= 0) {
+        char timestamp[CRI_LOG_TIME_SIZE];
+
+        now_timestamp(timestamp);
+        cri_log_finish(&src->stream, timestamp, &src->pump->records);
+        write_records(src->pump);
+    }
+    if (src->ev)
+        event_free(src->ev);
+    if (src->fd >= 0)
+        close(src->fd);
+}
+
+void log_pump_free(struct log_pump *p)
+{
+    if (!p)
+        return;
+    source_done(&p->out);
+    source_done(&p->err);
+    if (p->log_fd >= 0)
+        close(p->log_fd);
+    strbuf_done(&p->records);
+    free(p->path);
+    free(p);
+}
