@@ -221,15 +221,22 @@ static int resolve_user(const Runtime__V1__ContainerConfig *config, const struct
 
 /* ---- container exit ---- */
 
+/* Reaps a killed process nobody waits for any more. */
+struct reaper {
+    struct proc_watch *watch;
+    int pidfd;
+};
+
 static void reap_only(void *data, pid_t pid, int exit_code, int signal)
 {
-    struct proc_watch **slot = data;
+    struct reaper *r = data;
 
     (void)pid;
     (void)exit_code;
     (void)signal;
-    proc_watch_free(*slot);
-    free(slot);
+    proc_watch_free(r->watch);
+    close(r->pidfd);
+    free(r);
 }
 
 static void on_container_exit(void *data, pid_t pid, int exit_code, int signal)
@@ -329,7 +336,7 @@ static void on_container_created(void *data, struct ctr_proc *proc, const struct
 
     c->proc = proc;
     c->pid = proc->pid;
-    c->pidfd = proc->pidfd;
+    c->pidfd = TAKE_FD(proc->pidfd); /* the container owns the pidfd, proc its sync socket */
     c->watch = proc_watch_new(crisp->base, c->pid, c->pidfd, on_container_exit, c);
     c->state = CONTAINER_CREATED;
     if (store_save_container(crisp->store, c, &e) < 0) {
@@ -512,9 +519,9 @@ void rpc_create_container(struct rpc *rpc)
             goto fail;
         c->log = log_pump_new(crisp->base, c->log_path, op->stdout_read, op->stderr_read, NULL,
                               NULL, &e);
+        op->stdout_read = op->stderr_read = -EBADF; /* taken over, even on failure */
         if (!c->log)
             goto fail;
-        op->stdout_read = op->stderr_read = -EBADF; /* the pump owns them */
     }
 
     op->spec.id = c->id;
@@ -805,12 +812,13 @@ int container_remove(struct crisp *crisp, struct container *c, struct err **err)
 {
     if (c->watch) {
         /* A parked or still running process: kill it and let a watch reap it. */
-        struct proc_watch **slot = xzalloc(sizeof(*slot));
+        struct reaper *r = xzalloc(sizeof(*r));
 
         proc_watch_free(c->watch);
         c->watch = NULL;
         proc_signal(c->pidfd, SIGKILL, NULL);
-        *slot = proc_watch_new(crisp->base, c->pid, c->pidfd, reap_only, slot);
+        r->pidfd = TAKE_FD(c->pidfd);
+        r->watch = proc_watch_new(crisp->base, c->pid, r->pidfd, reap_only, r);
     }
     if (c->stop_timer) {
         event_free(c->stop_timer);
