@@ -353,7 +353,11 @@ int unpack_layer(int blob_fd, int dir_fd, const char *diff_id, struct err **err)
 
     if (!raw || !tar || !disk || !sha)
         abort();
-    /* libarchive's SECURE flags check paths relative to the working directory. */
+    /*
+     * libarchive's SECURE flags check paths relative to the working
+     * directory.  Without ARCHIVE_EXTRACT_UNLINK, an entry under a symlink
+     * fails ("Cannot extract through symlink") instead of replacing it.
+     */
     if (fchdir(dir_fd) < 0)
         return err_sys(err, "change to the layer directory");
     EVP_DigestInit_ex(sha, EVP_sha256(), NULL);
@@ -377,7 +381,6 @@ int unpack_layer(int blob_fd, int dir_fd, const char *diff_id, struct err **err)
 
     archive_write_disk_set_options(disk, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |
                                              ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_XATTR |
-                                             ARCHIVE_EXTRACT_UNLINK |
                                              ARCHIVE_EXTRACT_SECURE_SYMLINKS |
                                              ARCHIVE_EXTRACT_SECURE_NODOTDOT |
                                              ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
