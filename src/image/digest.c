@@ -31,7 +31,7 @@ char *digest_compute(const void *data, size_t len)
     unsigned int md_len = 0;
     char hex[2 * EVP_MAX_MD_SIZE + 1];
 
-    /* EVP_Digest fails only when the library cannot allocate. */
+    /* A failure of EVP_Digest with a built-in algorithm is treated like out of memory. */
     if (!EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL))
         abort();
     hex_encode(md, md_len, hex);

@@ -139,14 +139,17 @@ enum whiteout_kind whiteout_parse(const char *path, char **ret_dir, char **ret_n
 
 /*
  * Clean a tar entry name into a path relative to the layer root: a leading
- * "/", "." components and repeated or trailing slashes go, because
- * containerd treats absolute names as rooted at the layer.  A ".."
+ * "/", "." components and repeated or trailing slashes go, so absolute
+ * names are rooted at the layer.  A ".."
  * component or an empty name gives INVALID_ARGUMENT naming the entry.
  * *ret is "" for the root itself.
  */
 int tar_path_clean(const char *name, char **ret, struct err **err);
 
-/* Hard limits on one layer: uncompressed bytes and tar entries. */
+/*
+ * Hard limits on one layer: uncompressed bytes and tar entries.
+ * NOTE: chosen to stay far above real images, not taken from another runtime.
+ */
 #define LAYER_MAX_BYTES ((uint64_t)64 << 30)
 #define LAYER_MAX_ENTRIES 4000000
 

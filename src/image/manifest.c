@@ -247,7 +247,7 @@ struct arch_variant {
     const char *variant;
 };
 
-/* Go's platform normalization (containerd platforms.Normalize) of an entry's variant. */
+/* Normalize an entry's variant the way containerd's platform matcher compares them. */
 static const char *normalize_variant(const char *architecture, const char *variant)
 {
     variant = variant ? variant : "";
@@ -269,9 +269,10 @@ static const char *normalize_variant(const char *architecture, const char *varia
 }
 
 /*
- * The platforms that run on want, best first, as containerd's
- * platforms.Only builds them (platforms/compare.go, platformVector): amd64
- * also runs 386, arm64 also runs arm v8 down to v5, arm vN runs vN down to v5.
+ * List the platforms that run on want, best first: amd64 also runs 386,
+ * arm64 also runs arm v8 down to v5, arm vN runs vN down to v5.
+ * NOTE: this follows containerd 1.7's platforms.Only as recalled, not
+ * checked against its source.
  */
 static size_t platform_vector(const struct platform *want, struct arch_variant *out, size_t max)
 {

@@ -1,7 +1,6 @@
 /*
  * Image references, with the grammar and normalization of Docker's
- * distribution/reference package (reference.go, normalize.go), which
- * containerd uses too.
+ * distribution/reference package, which containerd uses too.
  */
 #include "config.h"
 

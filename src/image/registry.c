@@ -1,9 +1,9 @@
 /*
  * A registry client (OCI distribution-spec v1.1, Docker Registry HTTP API
  * v2) on libcurl's multi-socket interface, driven by the libevent base.
- * Authentication follows Docker's token protocol (docker/distribution
- * docs/spec/auth/token.md, oauth.md): a 401 with a Bearer challenge sends
- * us to the realm for a token, then the request is repeated with it.
+ * Authentication follows the Docker Registry token protocol: a 401 with a
+ * Bearer challenge sends us to the realm for a token, then the request is
+ * repeated with it.
  */
 #include "config.h"
 
@@ -543,7 +543,7 @@ static int start_token_fetch(struct registry_fetch *f, const struct auth_challen
     if (r->identity_token) {
         char *token_q = curl_easy_escape(NULL, r->identity_token, 0);
 
-        /* OAuth2 refresh (docker/distribution docs/spec/auth/oauth.md). */
+        /* An OAuth2 refresh-token grant (RFC 6749 section 6). */
         tf->post_body = xasprintf("grant_type=refresh_token&client_id=crisp&service=%s&scope=%s"
                                   "&refresh_token=%s",
                                   service, scope_q, token_q);

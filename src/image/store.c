@@ -470,7 +470,10 @@ void store_collect(struct image_store *s, char *const *digests, char *const *cha
 
         if (chain_in_use(s, chain_ids[i]) || access(path, F_OK) < 0)
             continue;
-        /* Renamed first, so a crash mid-removal leaves a .tmp that the next open deletes. */
+        /*
+         * Renamed first, so a crash mid-removal leaves a .tmp that the next
+         * open deletes.  NOTE: rm_rf runs on the caller's thread, the reactor.
+         */
         trash = store_temp_path(s, "snapshots", chain_ids[i]);
         if (rename(path, trash) < 0 || rm_rf(trash, &e) < 0)
             log_debug("remove unused snapshot '%s'", path);

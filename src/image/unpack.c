@@ -480,7 +480,10 @@ static void on_child_exit(void *data, pid_t pid, int exit_code, int sig)
 
     (void)pid;
     if (!j->cb) {
-        /* Cancelled: the child is gone, so its partial tree can go too. */
+        /*
+         * Cancelled: the child is gone, so its partial tree can go too.
+         * NOTE: rm_rf runs on the reactor and blocks it for a large tree.
+         */
         if (j->tmp_dir)
             rm_rf(j->tmp_dir, NULL);
         job_free(j);
