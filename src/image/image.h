@@ -67,7 +67,12 @@ struct image_store;
 int image_store_open(const char *root, struct image_store **ret, struct err **err);
 void image_store_free(struct image_store *s);
 
-/* Images in a stable order; *ret_n gets the count.  The array belongs to the store. */
+/*
+ * Images in a stable order; *ret_n gets the count.  The array belongs to the
+ * store.  A struct image stays valid until image_store_remove() removes it
+ * or a completed pull moves its last name away, so copy what an
+ * asynchronous operation needs.
+ */
 struct image *const *image_store_list(struct image_store *s, size_t *ret_n);
 
 /*

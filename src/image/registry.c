@@ -1,0 +1,924 @@
+/*
+ * A registry client (OCI distribution-spec v1.1, Docker Registry HTTP API
+ * v2) on libcurl's multi-socket interface, driven by the libevent base.
+ * Authentication follows the Docker Registry token protocol: a 401 with a
+ * Bearer challenge sends us to the realm for a token, then the request is
+ * repeated with it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "image/internal.h"
+#include "util/cleanup.h"
+#include "util/id.h"
+#include "util/log.h"
+#include "util/strbuf.h"
+#include "util/xalloc.h"
+
+#define DOCKER_HUB_DOMAIN "docker.io"
+#define DOCKER_HUB_HOST "registry-1.docker.io"
+#define USER_AGENT "crisp/" PACKAGE_VERSION
+/* Error bodies and token responses are small; anything longer is cut off or rejected. */
+#define ERROR_BODY_MAX (64 * 1024)
+#define TOKEN_BODY_MAX (1024 * 1024)
+#define CONNECT_TIMEOUT_S 30L
+/* A transfer slower than 1 byte/s for this long is abandoned. */
+#define LOW_SPEED_TIME_S 60L
+#define MAX_REDIRECTS 10L
+
+static const char manifest_accept[] =
+    "Accept: " MEDIA_OCI_INDEX ", " MEDIA_OCI_MANIFEST ", " MEDIA_DOCKER_LIST
+    ", " MEDIA_DOCKER_MANIFEST;
+
+enum auth_scheme {
+    AUTH_NONE,
+    AUTH_BASIC,
+    AUTH_BEARER,
+};
+
+struct socket_watch {
+    struct event *ev;
+    struct socket_watch *prev, *next;
+};
+
+struct registry {
+    struct event_base *base;
+    CURLM *multi;
+    struct event *timer;
+    struct socket_watch *sockets;
+    struct registry_fetch *fetches;
+    char *base_url; /* "https://host/v2/<path>" */
+    char *path;
+
+    char *username;
+    char *password;
+    char *identity_token;
+    char *registry_token;
+
+    enum auth_scheme scheme;
+    char *token;
+    unsigned token_generation;
+};
+
+enum fetch_kind {
+    FETCH_MANIFEST,
+    FETCH_BLOB,
+    FETCH_TOKEN,
+};
+
+struct registry_fetch {
+    struct registry *r;
+    struct registry_fetch *prev, *next;
+    enum fetch_kind kind;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *url;
+    char *post_body;
+
+    char *expected_digest; /* NULL for a manifest by tag and for tokens */
+    uint64_t expected_size;
+    bool size_known;
+    int fd;
+    size_t max_body;
+
+    struct strbuf body;
+    struct strbuf error_body;
+    EVP_MD_CTX *sha;
+    uint64_t received;
+    struct err *write_err;
+
+    char *content_type;
+    char *www_authenticate;
+    char *header_digest;
+    char *digest;
+
+    bool auth_retried;
+    unsigned sent_generation;
+    struct registry_fetch *parent; /* for a token fetch: the request it authorizes */
+    struct registry_fetch *token_fetch;
+
+    registry_fetch_fn cb;
+    void *data;
+};
+
+/* ---- libevent glue ---- */
+
+static void process_messages(struct registry *r);
+
+static void on_socket_event(evutil_socket_t fd, short what, void *arg)
+{
+    struct registry *r = arg;
+    int action = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
+    int running;
+
+    curl_multi_socket_action(r->multi, fd, action, &running);
+    process_messages(r);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct registry *r = arg;
+    int running;
+
+    (void)fd;
+    (void)what;
+    curl_multi_socket_action(r->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    process_messages(r);
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    struct registry *r = userp;
+    struct socket_watch *w = socketp;
+    short events;
+
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        if (w) {
+            event_free(w->ev);
+            if (w->prev)
+                w->prev->next = w->next;
+            else
+                r->sockets = w->next;
+            if (w->next)
+                w->next->prev = w->prev;
+            free(w);
+            curl_multi_assign(r->multi, s, NULL);
+        }
+        return 0;
+    }
+
+    events = EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
+    if (!w) {
+        w = xzalloc(sizeof(*w));
+        w->next = r->sockets;
+        if (r->sockets)
+            r->sockets->prev = w;
+        r->sockets = w;
+        curl_multi_assign(r->multi, s, w);
+    } else {
+        event_free(w->ev);
+    }
+    w->ev = event_new(r->base, s, events, on_socket_event, r);
+    if (!w->ev)
+        abort();
+    event_add(w->ev, NULL);
+    return 0;
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct registry *r = userp;
+    struct timeval tv;
+
+    (void)multi;
+    if (timeout_ms < 0) {
+        evtimer_del(r->timer);
+        return 0;
+    }
+    tv.tv_sec = timeout_ms / 1000;
+    tv.tv_usec = (timeout_ms % 1000) * 1000;
+    evtimer_add(r->timer, &tv);
+    return 0;
+}
+
+/* ---- fetch lifetime ---- */
+
+static void fetch_free(struct registry_fetch *f)
+{
+    struct registry *r = f->r;
+
+    if (f->token_fetch) {
+        f->token_fetch->parent = NULL;
+        fetch_free(f->token_fetch);
+    }
+    if (f->parent)
+        f->parent->token_fetch = NULL;
+    if (f->easy) {
+        curl_multi_remove_handle(r->multi, f->easy);
+        curl_easy_cleanup(f->easy);
+    }
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        r->fetches = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    curl_slist_free_all(f->headers);
+    EVP_MD_CTX_free(f->sha);
+    strbuf_done(&f->body);
+    strbuf_done(&f->error_body);
+    err_free(f->write_err);
+    if (f->post_body) {
+        /* The OAuth2 body carries a refresh token. */
+        explicit_bzero(f->post_body, strlen(f->post_body));
+        free(f->post_body);
+    }
+    free(f->url);
+    free(f->expected_digest);
+    free(f->content_type);
+    free(f->www_authenticate);
+    free(f->header_digest);
+    free(f->digest);
+    free(f);
+}
+
+void registry_fetch_cancel(struct registry_fetch *f)
+{
+    if (f)
+        fetch_free(f);
+}
+
+const char *registry_fetch_body(const struct registry_fetch *f, size_t *ret_len)
+{
+    *ret_len = f->body.len;
+    return f->body.buf ? f->body.buf : "";
+}
+
+const char *registry_fetch_content_type(const struct registry_fetch *f)
+{
+    return f->content_type;
+}
+
+const char *registry_fetch_digest(const struct registry_fetch *f)
+{
+    return f->digest;
+}
+
+/* ---- curl callbacks ---- */
+
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+    struct registry_fetch *f = arg;
+    size_t len = size * n;
+    _cleanup_free_ char *line = xstrndup(data, len);
+    char *value, *end;
+
+    /* Each response of a redirect chain starts with its status line. */
+    if (strncmp(line, "HTTP/", 5) == 0) {
+        free(f->content_type);
+        free(f->www_authenticate);
+        free(f->header_digest);
+        f->content_type = f->www_authenticate = f->header_digest = NULL;
+        return len;
+    }
+    value = strchr(line, ':');
+    if (!value)
+        return len;
+    *value++ = '\0';
+    value += strspn(value, " \t");
+    end = value + strlen(value);
+    while (end > value && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        *--end = '\0';
+
+    if (strcasecmp(line, "Content-Type") == 0) {
+        char *semicolon = strchr(value, ';');
+
+        if (semicolon)
+            *semicolon = '\0';
+        free(f->content_type);
+        f->content_type = xstrdup(value);
+    } else if (strcasecmp(line, "WWW-Authenticate") == 0 && !f->www_authenticate) {
+        f->www_authenticate = xstrdup(value);
+    } else if (strcasecmp(line, "Docker-Content-Digest") == 0) {
+        free(f->header_digest);
+        f->header_digest = xstrdup(value);
+    }
+    return len;
+}
+
+static size_t write_fd(struct registry_fetch *f, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(f->fd, data, len);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            err_sys(&f->write_err, "write blob %s", f->expected_digest);
+            return 0;
+        }
+        data += w;
+        len -= (size_t)w;
+    }
+    return 1;
+}
+
+static size_t on_write(char *data, size_t size, size_t n, void *arg)
+{
+    struct registry_fetch *f = arg;
+    size_t len = size * n;
+    long code = 0;
+
+    curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code != 200) {
+        if (f->error_body.len < ERROR_BODY_MAX)
+            strbuf_add(&f->error_body, data,
+                       len < ERROR_BODY_MAX - f->error_body.len ? len : ERROR_BODY_MAX - f->error_body.len);
+        return len;
+    }
+    if (f->size_known && f->received + len > f->expected_size) {
+        err_status(&f->write_err, GRPC_STATUS_FAILED_PRECONDITION,
+                   "%s: the registry sent more than the %llu bytes expected", f->url,
+                   (unsigned long long)f->expected_size);
+        return 0;
+    }
+    if (f->fd < 0 && f->body.len + len > f->max_body) {
+        err_status(&f->write_err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                   "%s: response larger than the %zu bytes allowed", f->url, f->max_body);
+        return 0;
+    }
+    if (f->fd < 0)
+        strbuf_add(&f->body, data, len);
+    else if (!write_fd(f, data, len))
+        return 0;
+    EVP_DigestUpdate(f->sha, data, len);
+    f->received += len;
+    return len;
+}
+
+/* ---- requests ---- */
+
+static void set_auth(struct registry_fetch *f)
+{
+    struct registry *r = f->r;
+
+    curl_easy_setopt(f->easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_NONE);
+    curl_easy_setopt(f->easy, CURLOPT_USERNAME, NULL);
+    curl_easy_setopt(f->easy, CURLOPT_PASSWORD, NULL);
+    curl_easy_setopt(f->easy, CURLOPT_XOAUTH2_BEARER, NULL);
+    f->sent_generation = r->token_generation;
+
+    /*
+     * Credentials go through libcurl's own auth options, not a custom
+     * header: libcurl then drops them when a redirect leads to another
+     * host or port (CURLOPT_UNRESTRICTED_AUTH stays off).
+     */
+    if (f->kind == FETCH_TOKEN) {
+        if (r->username && !f->post_body) {
+            curl_easy_setopt(f->easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+            curl_easy_setopt(f->easy, CURLOPT_USERNAME, r->username);
+            curl_easy_setopt(f->easy, CURLOPT_PASSWORD, r->password ? r->password : "");
+        }
+        return;
+    }
+    if (r->scheme == AUTH_BEARER && r->token) {
+        curl_easy_setopt(f->easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+        curl_easy_setopt(f->easy, CURLOPT_XOAUTH2_BEARER, r->token);
+    } else if (r->scheme == AUTH_BASIC && r->username) {
+        curl_easy_setopt(f->easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(f->easy, CURLOPT_USERNAME, r->username);
+        curl_easy_setopt(f->easy, CURLOPT_PASSWORD, r->password ? r->password : "");
+    }
+}
+
+static void fetch_reset(struct registry_fetch *f)
+{
+    strbuf_reset(&f->body);
+    strbuf_reset(&f->error_body);
+    f->received = 0;
+    EVP_DigestInit_ex(f->sha, EVP_sha256(), NULL);
+    if (f->fd >= 0) {
+        if (ftruncate(f->fd, 0) < 0 || lseek(f->fd, 0, SEEK_SET) < 0)
+            err_sys(&f->write_err, "truncate the file of blob %s", f->expected_digest);
+    }
+}
+
+static void fetch_submit(struct registry_fetch *f)
+{
+    fetch_reset(f);
+    set_auth(f);
+    curl_multi_add_handle(f->r->multi, f->easy);
+}
+
+static struct registry_fetch *fetch_new(struct registry *r, enum fetch_kind kind, char *url,
+                                        registry_fetch_fn cb, void *data)
+{
+    struct registry_fetch *f = xzalloc(sizeof(*f));
+
+    f->r = r;
+    f->kind = kind;
+    f->url = url;
+    f->fd = -1;
+    f->cb = cb;
+    f->data = data;
+    f->sha = EVP_MD_CTX_new();
+    f->easy = curl_easy_init();
+    if (!f->sha || !f->easy)
+        abort();
+
+    curl_easy_setopt(f->easy, CURLOPT_URL, f->url);
+    curl_easy_setopt(f->easy, CURLOPT_PRIVATE, f);
+    curl_easy_setopt(f->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(f->easy, CURLOPT_USERAGENT, USER_AGENT);
+    curl_easy_setopt(f->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(f->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(f->easy, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(f->easy, CURLOPT_MAXREDIRS, MAX_REDIRECTS);
+    curl_easy_setopt(f->easy, CURLOPT_UNRESTRICTED_AUTH, 0L);
+    curl_easy_setopt(f->easy, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
+    curl_easy_setopt(f->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(f->easy, CURLOPT_LOW_SPEED_TIME, LOW_SPEED_TIME_S);
+    curl_easy_setopt(f->easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(f->easy, CURLOPT_HEADERDATA, f);
+    curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(f->easy, CURLOPT_WRITEDATA, f);
+
+    f->next = r->fetches;
+    if (r->fetches)
+        r->fetches->prev = f;
+    r->fetches = f;
+    return f;
+}
+
+struct registry_fetch *registry_get_manifest(struct registry *r, const char *reference,
+                                             registry_fetch_fn cb, void *data)
+{
+    struct registry_fetch *f =
+        fetch_new(r, FETCH_MANIFEST, xasprintf("%s/manifests/%s", r->base_url, reference), cb, data);
+
+    f->max_body = MANIFEST_MAX_SIZE;
+    if (digest_is_valid(reference))
+        f->expected_digest = xstrdup(reference);
+    f->headers = curl_slist_append(f->headers, manifest_accept);
+    curl_easy_setopt(f->easy, CURLOPT_HTTPHEADER, f->headers);
+    fetch_submit(f);
+    return f;
+}
+
+struct registry_fetch *registry_get_blob(struct registry *r, const char *digest, uint64_t size,
+                                         int fd, registry_fetch_fn cb, void *data)
+{
+    struct registry_fetch *f =
+        fetch_new(r, FETCH_BLOB, xasprintf("%s/blobs/%s", r->base_url, digest), cb, data);
+
+    f->fd = fd;
+    f->max_body = MANIFEST_MAX_SIZE;
+    f->expected_digest = xstrdup(digest);
+    f->expected_size = size;
+    f->size_known = true;
+    fetch_submit(f);
+    return f;
+}
+
+/* ---- completion ---- */
+
+/* The registry's own error text, from an OCI distribution-spec error body. */
+static char *registry_error_text(const struct strbuf *body)
+{
+    json_t *root = body->len ? json_loadb(body->buf, body->len, 0, NULL) : NULL;
+    json_t *first = json_array_get(json_object_get(root, "errors"), 0);
+    const char *code = json_string_value(json_object_get(first, "code"));
+    const char *message = json_string_value(json_object_get(first, "message"));
+    char *text = NULL;
+
+    if (code || message)
+        text = xasprintf("%s%s%s", code ? code : "", code && message ? ": " : "",
+                         message ? message : "");
+    json_decref(root);
+    return text;
+}
+
+static enum grpc_status status_of_http(long code)
+{
+    switch (code) {
+    case 401:
+        return GRPC_STATUS_UNAUTHENTICATED;
+    case 403:
+        return GRPC_STATUS_PERMISSION_DENIED;
+    case 404:
+        return GRPC_STATUS_NOT_FOUND;
+    case 429:
+        return GRPC_STATUS_RESOURCE_EXHAUSTED;
+    default:
+        return code >= 500 ? GRPC_STATUS_UNAVAILABLE : GRPC_STATUS_UNKNOWN;
+    }
+}
+
+static void fetch_fail(struct registry_fetch *f, struct err *e)
+{
+    f->cb(f->data, f, e);
+    err_free(e);
+    fetch_free(f);
+}
+
+static void on_token_done(void *data, struct registry_fetch *tf, const struct err *err);
+
+static int start_token_fetch(struct registry_fetch *f, const struct auth_challenge *c,
+                             struct err **err)
+{
+    struct registry *r = f->r;
+    _cleanup_free_ char *scope_default = xasprintf("repository:%s:pull", r->path);
+    const char *scope = c->scope ? c->scope : scope_default;
+    char *service = curl_easy_escape(NULL, c->service ? c->service : "", 0);
+    char *scope_q = curl_easy_escape(NULL, scope, 0);
+    struct registry_fetch *tf;
+    char *url;
+
+    if (!c->realm || (strncmp(c->realm, "https://", 8) != 0 && strncmp(c->realm, "http://", 7) != 0)) {
+        curl_free(service);
+        curl_free(scope_q);
+        return err_status(err, GRPC_STATUS_UNAUTHENTICATED,
+                          "%s: Bearer challenge without an http(s) realm", f->url);
+    }
+    if (r->identity_token)
+        url = xstrdup(c->realm);
+    else
+        url = xasprintf("%s%cservice=%s&scope=%s", c->realm, strchr(c->realm, '?') ? '&' : '?',
+                        service, scope_q);
+    tf = fetch_new(r, FETCH_TOKEN, url, on_token_done, f);
+    tf->max_body = TOKEN_BODY_MAX;
+    tf->parent = f;
+    f->token_fetch = tf;
+    if (r->identity_token) {
+        char *token_q = curl_easy_escape(NULL, r->identity_token, 0);
+
+        /* An OAuth2 refresh-token grant (RFC 6749 section 6). */
+        tf->post_body = xasprintf("grant_type=refresh_token&client_id=crisp&service=%s&scope=%s"
+                                  "&refresh_token=%s",
+                                  service, scope_q, token_q);
+        explicit_bzero(token_q, strlen(token_q));
+        curl_free(token_q);
+        curl_easy_setopt(tf->easy, CURLOPT_POSTFIELDS, tf->post_body);
+    }
+    curl_free(service);
+    curl_free(scope_q);
+    fetch_submit(tf);
+    return 0;
+}
+
+static void on_token_done(void *data, struct registry_fetch *tf, const struct err *err)
+{
+    struct registry_fetch *f = data;
+    struct registry *r = f->r;
+    struct err *e = NULL;
+    json_t *root, *token;
+
+    /* tf is freed after this returns and f may be freed here: unlink them first. */
+    tf->parent = NULL;
+    f->token_fetch = NULL;
+    if (err) {
+        err_status(&e, err_grpc_status(err), "get a registry token for %s: %s", f->url, err->msg);
+        fetch_fail(f, e);
+        return;
+    }
+    root = json_loadb(tf->body.buf ? tf->body.buf : "", tf->body.len, 0, NULL);
+    token = json_object_get(root, "token");
+    if (!json_is_string(token))
+        token = json_object_get(root, "access_token");
+    if (!json_is_string(token) || json_string_length(token) == 0) {
+        json_decref(root);
+        err_status(&e, GRPC_STATUS_UNAUTHENTICATED,
+                   "get a registry token for %s: the response has no token", f->url);
+        fetch_fail(f, e);
+        return;
+    }
+    free(r->token);
+    r->token = xstrdup(json_string_value(token));
+    r->scheme = AUTH_BEARER;
+    r->token_generation++;
+    json_decref(root);
+    fetch_submit(f);
+}
+
+/* Handle a 401: pick credentials from the challenge and repeat the request; false when it cannot. */
+static bool retry_with_auth(struct registry_fetch *f, struct err **err)
+{
+    struct registry *r = f->r;
+    struct auth_challenge c = {0};
+    bool ok = false;
+
+    if (f->kind == FETCH_TOKEN || f->auth_retried || !f->www_authenticate)
+        return false;
+    f->auth_retried = true;
+    if (auth_challenge_parse(f->www_authenticate, &c, err) < 0)
+        return false;
+
+    if (strcmp(c.scheme, "basic") == 0) {
+        if (r->username) {
+            r->scheme = AUTH_BASIC;
+            fetch_submit(f);
+            ok = true;
+        }
+    } else if (strcmp(c.scheme, "bearer") == 0) {
+        if (r->token && f->sent_generation != r->token_generation) {
+            /* Another request got a token meanwhile. */
+            fetch_submit(f);
+            ok = true;
+        } else if (r->registry_token) {
+            free(r->token);
+            r->token = xstrdup(r->registry_token);
+            r->scheme = AUTH_BEARER;
+            r->token_generation++;
+            fetch_submit(f);
+            ok = true;
+        } else {
+            ok = start_token_fetch(f, &c, err) == 0;
+        }
+    }
+    auth_challenge_done(&c);
+    return ok;
+}
+
+static int check_content(struct registry_fetch *f, struct err **err)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+
+    EVP_DigestFinal_ex(f->sha, md, &md_len);
+    hex_encode(md, md_len, hex);
+    f->digest = xasprintf(DIGEST_PREFIX "%s", hex);
+    if (f->kind == FETCH_TOKEN)
+        return 0;
+    if (f->size_known && f->received != f->expected_size)
+        return err_status(err, GRPC_STATUS_FAILED_PRECONDITION,
+                          "blob %s: size %llu does not match the expected %llu", f->expected_digest,
+                          (unsigned long long)f->received, (unsigned long long)f->expected_size);
+    if (f->expected_digest && strcmp(f->digest, f->expected_digest) != 0)
+        return err_status(err, GRPC_STATUS_FAILED_PRECONDITION,
+                          "%s %s: digest mismatch: the content has digest %s",
+                          f->kind == FETCH_BLOB ? "blob" : "manifest", f->expected_digest,
+                          f->digest);
+    if (f->kind == FETCH_MANIFEST && f->header_digest && digest_is_valid(f->header_digest) &&
+        strcmp(f->header_digest, f->digest) != 0)
+        return err_status(err, GRPC_STATUS_FAILED_PRECONDITION,
+                          "manifest %s: Docker-Content-Digest %s does not match the content's %s",
+                          f->url, f->header_digest, f->digest);
+    return 0;
+}
+
+static void fetch_done(struct registry_fetch *f, CURLcode result)
+{
+    struct err *e = NULL;
+    long code = 0;
+
+    curl_multi_remove_handle(f->r->multi, f->easy);
+    if (f->write_err) {
+        e = TAKE_PTR(f->write_err);
+        fetch_fail(f, e);
+        return;
+    }
+    if (result != CURLE_OK) {
+        err_status(&e, GRPC_STATUS_UNAVAILABLE, "GET %s: %s", f->url, curl_easy_strerror(result));
+        fetch_fail(f, e);
+        return;
+    }
+    curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code == 401 && retry_with_auth(f, &e))
+        return;
+    if (e) {
+        fetch_fail(f, e);
+        return;
+    }
+    if (code != 200) {
+        _cleanup_free_ char *detail = registry_error_text(&f->error_body);
+
+        err_status(&e, status_of_http(code), "GET %s: HTTP status %ld%s%s", f->url, code,
+                   detail ? ": " : "", detail ? detail : "");
+        fetch_fail(f, e);
+        return;
+    }
+    if (check_content(f, &e) < 0) {
+        fetch_fail(f, e);
+        return;
+    }
+    f->cb(f->data, f, NULL);
+    fetch_free(f);
+}
+
+static void process_messages(struct registry *r)
+{
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(r->multi, &left))) {
+        struct registry_fetch *f = NULL;
+        CURLcode result = msg->data.result;
+
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f);
+        fetch_done(f, result);
+    }
+}
+
+/* ---- WWW-Authenticate ---- */
+
+void auth_challenge_done(struct auth_challenge *c)
+{
+    free(c->scheme);
+    free(c->realm);
+    free(c->service);
+    free(c->scope);
+    memset(c, 0, sizeof(*c));
+}
+
+static bool is_token_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* Parse auth-param := token BWS "=" BWS ( token / quoted-string ); *p advances. */
+static int parse_param(const char **p, char **ret_name, char **ret_value)
+{
+    const char *s = *p;
+    const char *start = s;
+    struct strbuf v = STRBUF_INIT;
+
+    while (is_token_char(*s))
+        s++;
+    if (s == start)
+        return -1;
+    *ret_name = xstrndup(start, (size_t)(s - start));
+    s += strspn(s, " \t");
+    if (*s != '=') {
+        free(*ret_name);
+        return -1;
+    }
+    s++;
+    s += strspn(s, " \t");
+    if (*s == '"') {
+        for (s++; *s && *s != '"'; s++) {
+            if (*s == '\\' && s[1])
+                s++;
+            strbuf_add(&v, s, 1);
+        }
+        if (*s != '"') {
+            strbuf_done(&v);
+            free(*ret_name);
+            return -1;
+        }
+        s++;
+    } else {
+        start = s;
+        while (is_token_char(*s) || *s == '/' || *s == ':')
+            s++;
+        strbuf_add(&v, start, (size_t)(s - start));
+    }
+    *ret_value = strbuf_take(&v);
+    *p = s;
+    return 0;
+}
+
+int auth_challenge_parse(const char *header, struct auth_challenge *ret, struct err **err)
+{
+    struct auth_challenge c = {0};
+    const char *p = header + strspn(header, " \t");
+    const char *start = p;
+
+    while (is_token_char(*p))
+        p++;
+    if (p == start)
+        return err_status(err, GRPC_STATUS_UNAUTHENTICATED, "invalid WWW-Authenticate header");
+    c.scheme = xstrndup(start, (size_t)(p - start));
+    for (char *s = c.scheme; *s; s++) {
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
+    }
+    p += strspn(p, " \t");
+    while (*p) {
+        char *name = NULL, *value = NULL;
+
+        if (parse_param(&p, &name, &value) < 0)
+            break;
+        if (strcasecmp(name, "realm") == 0 && !c.realm)
+            c.realm = TAKE_PTR(value);
+        else if (strcasecmp(name, "service") == 0 && !c.service)
+            c.service = TAKE_PTR(value);
+        else if (strcasecmp(name, "scope") == 0 && !c.scope)
+            c.scope = TAKE_PTR(value);
+        free(name);
+        free(value);
+        p += strspn(p, " \t");
+        if (*p != ',')
+            break;
+        p++;
+        p += strspn(p, " \t");
+    }
+    *ret = c;
+    return 0;
+}
+
+/* ---- the client ---- */
+
+static void decode_auth(struct registry *r, const char *auth)
+{
+    size_t len = strlen(auth);
+    _cleanup_free_ unsigned char *out = xmalloc(len / 4 * 3 + 4);
+    int n = EVP_DecodeBlock(out, (const unsigned char *)auth, (int)len);
+    char *colon;
+
+    if (n < 0)
+        return;
+    /* EVP_DecodeBlock counts the padding as output bytes. */
+    while (len > 0 && auth[len - 1] == '=' && n > 0) {
+        len--;
+        n--;
+    }
+    out[n] = '\0';
+    colon = strchr((char *)out, ':');
+    if (colon) {
+        *colon = '\0';
+        r->username = xstrdup((char *)out);
+        r->password = xstrdup(colon + 1);
+    }
+    explicit_bzero(out, (size_t)n);
+}
+
+static bool host_is_insecure(const struct registry_options *opts, const char *domain)
+{
+    if (!opts || !opts->insecure_hosts)
+        return false;
+    for (char **h = opts->insecure_hosts; *h; h++) {
+        if (strcmp(*h, domain) == 0)
+            return true;
+    }
+    return false;
+}
+
+struct registry *registry_new(struct event_base *base, const struct image_ref *ref,
+                              const struct registry_options *opts,
+                              const struct registry_auth *auth)
+{
+    struct registry *r = xzalloc(sizeof(*r));
+    const char *host = strcmp(ref->domain, DOCKER_HUB_DOMAIN) == 0 ? DOCKER_HUB_HOST : ref->domain;
+
+    r->base = base;
+    r->path = xstrdup(ref->path);
+    r->base_url = xasprintf("%s://%s/v2/%s", host_is_insecure(opts, ref->domain) ? "http" : "https",
+                            host, ref->path);
+    if (auth) {
+        /* containerd's order (pkg/cri ParseAuth): username, then identity token, then auth. */
+        if (auth->username && auth->username[0]) {
+            r->username = xstrdup(auth->username);
+            r->password = xstrdup(auth->password ? auth->password : "");
+        } else if (auth->identity_token && auth->identity_token[0]) {
+            r->identity_token = xstrdup(auth->identity_token);
+        } else if (auth->auth && auth->auth[0]) {
+            decode_auth(r, auth->auth);
+        }
+        if (auth->registry_token && auth->registry_token[0])
+            r->registry_token = xstrdup(auth->registry_token);
+    }
+
+    r->multi = curl_multi_init();
+    r->timer = evtimer_new(base, on_timer, r);
+    if (!r->multi || !r->timer)
+        abort();
+    curl_multi_setopt(r->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(r->multi, CURLMOPT_SOCKETDATA, r);
+    curl_multi_setopt(r->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(r->multi, CURLMOPT_TIMERDATA, r);
+    return r;
+}
+
+static void free_secret(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+void registry_free(struct registry *r)
+{
+    if (!r)
+        return;
+    while (r->fetches) {
+        struct registry_fetch *f = r->fetches;
+
+        /* A token fetch goes with its parent; free parents first. */
+        while (f->parent)
+            f = f->parent;
+        fetch_free(f);
+    }
+    curl_multi_cleanup(r->multi);
+    while (r->sockets) {
+        struct socket_watch *w = r->sockets;
+
+        r->sockets = w->next;
+        event_free(w->ev);
+        free(w);
+    }
+    event_free(r->timer);
+    free(r->base_url);
+    free(r->path);
+    free(r->username);
+    free_secret(r->password);
+    free_secret(r->identity_token);
+    free_secret(r->registry_token);
+    free_secret(r->token);
+    free(r);
+}
