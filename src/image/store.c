@@ -761,6 +761,9 @@ struct image *image_store_find(struct image_store *s, const char *ref_or_id, str
         img = find_by_name(s, name);
         if (img)
             return img;
+        /* A valid reference to no image is not an error, unless it may be an id prefix. */
+        if (!id_is_valid_prefix(ref_or_id))
+            return NULL;
     }
     return find_by_id_prefix(s, ref_or_id, err);
 }

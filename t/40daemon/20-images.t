@@ -35,16 +35,22 @@ def check_pull(c, reg, name, pushed, label):
 
 def body():
     with Registry() as reg:
-        docker = images.busybox_image(reg, "busybox", "latest", fmt="docker")
-        oci = images.busybox_image(reg, "oci/busybox", "1.0", fmt="oci")
-        plain = images.busybox_image(reg, "plain", "latest", fmt="oci", gzip=False)
-        amd = images.busybox_image(reg, "multi", None, fmt="oci")
+        # Distinct labels give each image its own config, so its own image id.
+        docker = images.busybox_image(reg, "busybox", "latest", fmt="docker",
+                                      config_overrides={"Labels": {"v": "docker"}})
+        oci = images.busybox_image(reg, "oci/busybox", "1.0", fmt="oci",
+                                   config_overrides={"Labels": {"v": "oci"}})
+        plain = images.busybox_image(reg, "plain", "latest", fmt="oci", gzip=False,
+                                     config_overrides={"Labels": {"v": "plain"}})
+        amd = images.busybox_image(reg, "multi", None, fmt="oci",
+                                   config_overrides={"Labels": {"v": "multi"}})
         other = images.busybox_image(
             reg, "multi", None, fmt="oci",
             extra_layers=[[images.regular("marker", b"other platform\n")]],
             platform={"os": "linux", "architecture": "s390x"})
         index = images.push_index(reg, "multi", "latest", [other, amd], fmt="oci")
-        dlist_amd = images.busybox_image(reg, "dlist", None, fmt="docker")
+        dlist_amd = images.busybox_image(reg, "dlist", None, fmt="docker",
+                                         config_overrides={"Labels": {"v": "dlist"}})
         dlist = images.push_index(reg, "dlist", "latest", [dlist_amd], fmt="docker")
         bad = images.busybox_image(reg, "corrupt", "latest", fmt="oci",
                                    extra_layers=[[images.regular("x", b"x\n")]])
