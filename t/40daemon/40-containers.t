@@ -96,7 +96,7 @@ def check_process(c, pod, image):
                         envs={"FOO": "bar baz"}, working_dir="/tmp")
     lines = [(m.group(2), m.group(3), m.group(4)) for m in read_log(st.log_path)]
     tap.is_(sorted(lines), sorted([("stdout", "F", "bar baz"), ("stdout", "F", "/tmp"),
-                                   ("stdout", "F", "env-host"), ("stderr", "F", "oops"),
+                                   ("stdout", "F", "main-host"), ("stderr", "F", "oops"),
                                    ("stdout", "P", "tail")]),
             "env, working dir, hostname, stderr and a last line without newline")
 
@@ -186,7 +186,7 @@ def done_when_flow(d, reg, api, logdir):
     with d.client(api) as c:
         image = f"{reg.host}/busybox"
         c.call("PullImage", image=c.msg("ImageSpec", image=image), rpc_timeout=120)
-        pod = Pod(c, f"flow-{api}", logdir)
+        pod = Pod(c, f"flow-{api}", os.path.join(logdir, api))
         ctr = pod.container("echo", image, command=["echo", "hello"])
         c.call("StartContainer", container_id=ctr)
         st = wait_state(c, ctr, EXITED)
