@@ -1,1 +1,8 @@
 # Sources and tests of src/reactor; included by the top-level Makefile.am.
+libcrisp_a_SOURCES += \
+	src/reactor/grpc-wire.c src/reactor/grpc-wire.h
+
+check_PROGRAMS += t/00unit/reactor/grpc-wire
+TESTS += t/00unit/reactor/grpc-wire
+t_00unit_reactor_grpc_wire_SOURCES = t/00unit/reactor/grpc-wire.c
+t_00unit_reactor_grpc_wire_LDADD = $(CRISP_LIBS)
