@@ -17,6 +17,7 @@ void grpc_decoder_done(struct grpc_decoder *d)
 {
     free(d->msg);
     d->msg = NULL;
+    d->msg_cap = 0;
 }
 
 static enum grpc_decode_event decoder_check_prefix(struct grpc_decoder *d)
@@ -32,10 +33,24 @@ static enum grpc_decode_event decoder_check_prefix(struct grpc_decoder *d)
     if (d->msg_len > d->max_len)
         return GRPC_DECODE_TOO_LARGE;
 
-    if (d->msg_len > 0)
-        d->msg = xmalloc(d->msg_len);
     d->msg_have = 0;
     return GRPC_DECODE_MORE;
+}
+
+/* Make room for n more payload bytes: double the buffer, but never past msg_len. */
+static void decoder_reserve(struct grpc_decoder *d, size_t n)
+{
+    size_t need = d->msg_have + n, cap = d->msg_cap;
+
+    if (need <= cap)
+        return;
+    cap = cap ? cap * 2 : 4096;
+    if (cap < need)
+        cap = need;
+    if (cap > d->msg_len)
+        cap = d->msg_len;
+    d->msg = xrealloc(d->msg, cap);
+    d->msg_cap = cap;
 }
 
 enum grpc_decode_event grpc_decoder_feed(struct grpc_decoder *d, const uint8_t *data, size_t len,
@@ -64,11 +79,12 @@ enum grpc_decode_event grpc_decoder_feed(struct grpc_decoder *d, const uint8_t *
         }
     }
 
-    if (d->msg_have < d->msg_len) {
+    if (d->msg_have < d->msg_len && used < len) {
         size_t n = d->msg_len - d->msg_have;
 
         if (n > len - used)
             n = len - used;
+        decoder_reserve(d, n);
         memcpy(d->msg + d->msg_have, data + used, n);
         d->msg_have += n;
         used += n;
@@ -86,6 +102,7 @@ uint8_t *grpc_decoder_take(struct grpc_decoder *d, size_t *ret_len)
     d->msg = NULL;
     d->msg_have = 0;
     d->msg_len = 0;
+    d->msg_cap = 0;
     d->prefix_len = 0;
     d->flags = 0;
     return msg;

@@ -27,9 +27,11 @@ enum grpc_decode_event {
 };
 
 /*
- * Incremental decoder of length-prefixed messages.  It allocates the payload
- * only after the prefix has passed the size check, so a too-large message
- * costs nothing but its 5-byte prefix.
+ * Incremental decoder of length-prefixed messages.  The payload buffer grows
+ * with the bytes that arrive, never past the announced length, and only
+ * after the prefix has passed the size check: a too-large message costs
+ * nothing but its 5-byte prefix, and a peer that announces a large message
+ * without sending it costs nothing either.
  */
 struct grpc_decoder {
     size_t max_len;
@@ -39,6 +41,7 @@ struct grpc_decoder {
     uint32_t msg_len; /* Message-Length of the current message, likewise */
     uint8_t *msg;
     size_t msg_have;
+    size_t msg_cap;
 };
 
 /* Prepare d to accept messages of at most max_len bytes. */

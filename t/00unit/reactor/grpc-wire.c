@@ -193,6 +193,26 @@ static void test_decoder_errors(void)
     }
 }
 
+static void test_decoder_grows_with_input(void)
+{
+    static const uint8_t prefix[GRPC_PREFIX_SIZE] = {0, 0x01, 0x00, 0x00, 0x00};
+    static uint8_t chunk[10000];
+    struct grpc_decoder d;
+    size_t used = 0;
+
+    grpc_decoder_init(&d, 16u * 1024 * 1024);
+    is_int(grpc_decoder_feed(&d, prefix, sizeof(prefix), &used), GRPC_DECODE_MORE,
+           "16 MiB prefix: waits for the payload");
+    is_int(d.msg_cap, 0, "16 MiB prefix: nothing allocated for an announced length");
+    is_int(grpc_decoder_feed(&d, chunk, sizeof(chunk), &used), GRPC_DECODE_MORE,
+           "16 MiB message: first chunk taken");
+    is_int(used, sizeof(chunk), "16 MiB message: whole chunk consumed");
+    is_int(d.msg_have, sizeof(chunk), "16 MiB message: bytes held");
+    ok(d.msg_cap >= sizeof(chunk) && d.msg_cap <= 2 * sizeof(chunk),
+       "16 MiB message: buffer sized by the bytes received (%zu)", d.msg_cap);
+    grpc_decoder_done(&d);
+}
+
 static void test_prefix_write(void)
 {
     uint8_t out[GRPC_PREFIX_SIZE];
@@ -210,6 +230,7 @@ int main(void)
     test_decoder_splits();
     test_decoder_byte_by_byte();
     test_decoder_errors();
+    test_decoder_grows_with_input();
     test_prefix_write();
     return tap_done();
 }
