@@ -1,8 +1,9 @@
 /*
  * gRPC calls (grpc/doc/PROTOCOL-HTTP2.md): the request headers and message
- * of one stream, its deadline and cancellation, and the response: HEADERS,
- * DATA fed by an nghttp2 data provider, and the status in trailers (or in a
- * trailers-only response when no message was sent).
+ * of one stream, its deadline and cancellation, and the response.  The
+ * response is HEADERS, then DATA fed by an nghttp2 data provider, then the
+ * status in trailers.  A call that ends before any message gets a
+ * trailers-only response instead.
  *
  * A call holds one reference for its stream and, once dispatched, one for
  * its handler, so it outlives whichever of the two goes first.
@@ -122,7 +123,7 @@ static void call_free(struct grpc_call *c)
     struct grpc_server *s = c->server;
 
     if (c->conn) {
-        c->conn->buffered -= c->held;
+        c->conn->buffered -= c->buffered_bytes;
         call_unlink(&c->conn->calls, c);
     } else if (s) {
         call_unlink(&s->orphans, c);
@@ -441,13 +442,13 @@ static bool call_on_decode_event(struct grpc_call *c, enum grpc_decode_event ev)
     return false;
 }
 
-/* Bring the connection's count of held request bytes up to date with c. */
+/* Bring the connection's count of buffered request bytes up to date with c. */
 static void call_account(struct grpc_call *c)
 {
-    size_t held = c->decoder.msg_have + c->request_len;
+    size_t bytes = c->decoder.msg_have + c->request_len;
 
-    c->conn->buffered = c->conn->buffered - c->held + held;
-    c->held = held;
+    c->conn->buffered = c->conn->buffered - c->buffered_bytes + bytes;
+    c->buffered_bytes = bytes;
 }
 
 void call_on_data(struct grpc_call *c, const uint8_t *data, size_t len)
@@ -487,8 +488,8 @@ void call_on_request_done(struct grpc_call *c)
 
     if (grpc_decoder_in_message(&c->decoder)) {
         call_end_printf(c, 200, GRPC_STATUS_INTERNAL,
-                        "the request ended inside a message (%zu of %u bytes)",
-                        c->decoder.msg_have, (unsigned)c->decoder.msg_len);
+                        "the request ended inside a message (%zu of %u bytes)", c->decoder.msg_have,
+                        (unsigned)c->decoder.msg_len);
         return;
     }
     if (!c->have_request) {
@@ -518,8 +519,8 @@ void call_detach(struct grpc_call *c)
 {
     struct grpc_conn *conn = c->conn;
 
-    conn->buffered -= c->held;
-    c->held = 0;
+    conn->buffered -= c->buffered_bytes;
+    c->buffered_bytes = 0;
     call_unlink(&conn->calls, c);
     c->conn = NULL;
     call_link(&c->server->orphans, c);
@@ -615,7 +616,7 @@ void grpc_call_fail(struct grpc_call *c, const struct err *e)
     enum grpc_status status = err_grpc_status(e);
     char *text = err_text(e);
 
-    /* An error never reports success, whatever its fields say. */
+    /* An error object whose fields map to OK still reports a failure. */
     if (status == GRPC_STATUS_OK)
         status = GRPC_STATUS_UNKNOWN;
     grpc_call_finish(c, status, text);

@@ -9,6 +9,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -22,6 +24,9 @@
 /* Bytes read per read(2), and read(2) calls per wake-up. */
 #define CONN_READ_CHUNK (16u * 1024)
 #define CONN_READS_PER_WAKEUP 16
+
+/* Buffer pieces handed to one sendmsg(2). */
+#define CONN_WRITE_IOVECS 16
 
 static void conn_close(struct grpc_conn *conn, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -129,7 +134,7 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, v
 
     /*
      * The response is complete but the client is still sending a request
-     * we will not read: RST_STREAM(NO_ERROR) tells it to stop (RFC 9113
+     * we will not read, so RST_STREAM(NO_ERROR) makes it stop (RFC 9113
      * section 8.1).
      */
     if (c && c->reset_after_end && !c->request_done)
@@ -210,6 +215,36 @@ static void conn_read(struct grpc_conn *conn)
 }
 
 /*
+ * Write what the socket takes from the output buffer.  sendmsg() with
+ * MSG_NOSIGNAL, not write(), so a client that has gone away gives EPIPE
+ * instead of killing the daemon with SIGPIPE.  Returns 0 (also when the
+ * socket is full), or -1 with errno set.
+ */
+static int conn_write(struct grpc_conn *conn)
+{
+    struct evbuffer_iovec vec[CONN_WRITE_IOVECS];
+    struct iovec iov[CONN_WRITE_IOVECS];
+    struct msghdr msg = {.msg_iov = iov};
+    int n = evbuffer_peek(conn->out, -1, NULL, vec, CONN_WRITE_IOVECS);
+    ssize_t written;
+
+    if (n > CONN_WRITE_IOVECS)
+        n = CONN_WRITE_IOVECS;
+    for (int i = 0; i < n; i++) {
+        iov[i].iov_base = vec[i].iov_base;
+        iov[i].iov_len = vec[i].iov_len;
+    }
+    msg.msg_iovlen = (size_t)n;
+
+    written = sendmsg(conn->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (written < 0)
+        return errno == EAGAIN || errno == EINTR ? 0 : -1;
+    trace("gRPC connection %llu: wrote %zd bytes", (unsigned long long)conn->id, written);
+    evbuffer_drain(conn->out, (size_t)written);
+    return 0;
+}
+
+/*
  * Pack frames until the output buffer reaches its high-water mark, write
  * what the socket takes, and watch for writability (and stop reading) while
  * output is left.
@@ -229,11 +264,9 @@ static void conn_flush(struct grpc_conn *conn)
         evbuffer_add(conn->out, data, (size_t)n);
     }
 
-    if (!conn->closing && evbuffer_get_length(conn->out) > 0) {
-        if (evbuffer_write(conn->out, conn->fd) < 0 && errno != EAGAIN && errno != EINTR) {
-            conn_close(conn, LOG_LEVEL_DEBUG, "write failed: %s", strerror(errno));
-            return;
-        }
+    if (!conn->closing && evbuffer_get_length(conn->out) > 0 && conn_write(conn) < 0) {
+        conn_close(conn, LOG_LEVEL_DEBUG, "write failed: %s", strerror(errno));
+        return;
     }
     if (conn->closing)
         return;

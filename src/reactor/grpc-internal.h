@@ -92,7 +92,7 @@ struct grpc_call {
     struct grpc_decoder decoder;
     uint8_t *request;
     size_t request_len;
-    size_t held; /* request bytes counted in conn->buffered */
+    size_t buffered_bytes; /* this call's share of conn->buffered */
     bool have_request;
     bool request_done; /* the client sent END_STREAM */
     struct event *deadline_ev;
@@ -108,10 +108,10 @@ struct grpc_call {
 
     /* Response. */
     bool headers_sent;
-    bool eof;                /* the data provider ends with the trailers once out is empty */
-    bool reset_after_end;    /* send RST_STREAM(NO_ERROR) after END_STREAM: the request is unread */
-    bool accept_encoding;    /* add grpc-accept-encoding to the status */
-    struct evbuffer *out;    /* response messages not yet taken by nghttp2 */
+    bool eof;             /* the data provider ends with the trailers once out is empty */
+    bool reset_after_end; /* send RST_STREAM(NO_ERROR) after END_STREAM: the request is unread */
+    bool accept_encoding; /* add grpc-accept-encoding to the status */
+    struct evbuffer *out; /* response messages not yet taken by nghttp2 */
     enum grpc_status status;
     char *message;
 };

@@ -27,11 +27,11 @@ enum grpc_decode_event {
 };
 
 /*
- * Incremental decoder of length-prefixed messages.  The payload buffer grows
- * with the bytes that arrive, never past the announced length, and only
- * after the prefix has passed the size check: a too-large message costs
- * nothing but its 5-byte prefix, and a peer that announces a large message
- * without sending it costs nothing either.
+ * Incremental decoder of length-prefixed messages.  The payload buffer is
+ * allocated only after the prefix has passed the size check, and grows with
+ * the bytes that arrive, never past the announced length.  So a too-large
+ * message costs only its 5-byte prefix, and announcing a large message
+ * without sending it costs nothing.
  */
 struct grpc_decoder {
     size_t max_len;
@@ -65,7 +65,7 @@ enum grpc_decode_event grpc_decoder_feed(struct grpc_decoder *d, const uint8_t *
  */
 uint8_t *grpc_decoder_take(struct grpc_decoder *d, size_t *ret_len);
 
-/* Whether d holds part of a message (a prefix byte or more). */
+/* Whether d contains part of a message (a prefix byte or more). */
 bool grpc_decoder_in_message(const struct grpc_decoder *d);
 
 /* Write the 5-byte prefix of an uncompressed message of len bytes into out. */

@@ -39,8 +39,7 @@ static int remove_stale_socket(const char *path, struct err **err)
     }
     if (!S_ISSOCK(st.st_mode))
         return err_errno(err, EEXIST,
-                         "'%s' exists and is not a socket: remove it or choose another path",
-                         path);
+                         "'%s' exists and is not a socket: remove it or choose another path", path);
     if (unlink(path) < 0)
         return err_sys(err, "remove stale socket '%s'", path);
     return 0;

@@ -85,8 +85,11 @@ bool grpc_call_is_cancelled(const struct grpc_call *c);
 
 /*
  * Register cb to run once if the call is cancelled before the handler ends
- * it.  The handler must still end the call; ending a cancelled call sends
- * nothing and releases it.
+ * it (replacing any earlier registration).  The handler must still end the
+ * call; ending a cancelled call sends nothing and releases it.  A call
+ * cancelled before the registration never runs cb: check
+ * grpc_call_is_cancelled() after an asynchronous step.  Calls are never
+ * cancelled before dispatch returns control to the loop.
  */
 void grpc_call_on_cancel(struct grpc_call *c, void (*cb)(void *data), void *data);
 

@@ -56,7 +56,7 @@ struct client {
     bool eof;
 };
 
-/* What the handlers did, for the checks. */
+/* Record of the handlers' actions, read by the checks. */
 struct handler_state {
     struct event_base *base;
     int dispatched;
@@ -170,7 +170,8 @@ static ssize_t client_read_body(nghttp2_session *session, int32_t stream_id, uin
 
     if (n > length)
         n = length;
-    memcpy(buf, st->body + st->body_off, n);
+    if (n > 0)
+        memcpy(buf, st->body + st->body_off, n);
     st->body_off += n;
     if (st->body_off < st->body_len)
         return (ssize_t)n;
@@ -324,8 +325,8 @@ static Runtime__V1__VersionResponse *version_response(const struct stream *st)
 
     if (st->data_len < GRPC_PREFIX_SIZE || st->data[0] != 0)
         return NULL;
-    len = (uint32_t)st->data[1] << 24 | (uint32_t)st->data[2] << 16 |
-          (uint32_t)st->data[3] << 8 | st->data[4];
+    len = (uint32_t)st->data[1] << 24 | (uint32_t)st->data[2] << 16 | (uint32_t)st->data[3] << 8 |
+          st->data[4];
     if (len != st->data_len - GRPC_PREFIX_SIZE)
         return NULL;
     return runtime__v1__version_response__unpack(NULL, len, st->data + GRPC_PREFIX_SIZE);
@@ -510,8 +511,7 @@ static void test_fail_message(void)
 
     fixture_init(&f);
     client_request(&f.client, &st, "/test.Svc/Fail", "application/grpc", NULL, body, len, true);
-    client_request(&f.client, &st2, "/test.Svc/Missing", "application/grpc", NULL, body, len,
-                   true);
+    client_request(&f.client, &st2, "/test.Svc/Missing", "application/grpc", NULL, body, len, true);
     run_loop(f.base);
 
     is_int(st.http_status, 200, "failure: HTTP 200");
@@ -823,6 +823,40 @@ static void test_client_reset(void)
     fixture_done(&f);
 }
 
+static void test_connection_lost(void)
+{
+    struct fixture f;
+    struct stream hang = {0}, big = {0};
+    size_t len;
+    _cleanup_free_ uint8_t *body = version_request("v1", &len);
+
+    fixture_init(&f);
+    client_request(&f.client, &hang, "/test.Svc/Hang", "application/grpc", NULL, body, len, true);
+    client_request(&f.client, &big, "/test.Svc/Big", "application/grpc", NULL, body, len, true);
+    for (int i = 0; i < 100 && hs.dispatched < 2; i++)
+        event_base_loop(f.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    is_int(hs.dispatched, 2, "connection lost: both calls dispatched");
+    ok(!big.closed, "connection lost: 1 MiB response still in flight");
+
+    /*
+     * Most of the 1 MiB response is still queued in the server when the client
+     * goes, so it sees EOF or EPIPE (never SIGPIPE, which would end this
+     * test) and closes the connection.
+     */
+    event_del(f.client.read_ev);
+    event_del(f.client.write_ev);
+    shutdown(f.client.fd, SHUT_RDWR);
+    for (int i = 0; i < 100 && hs.cancel_callbacks == 0; i++)
+        event_base_loop(f.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+
+    is_int(hs.cancel_callbacks, 1, "connection lost: cancel callback ran");
+    ok(hs.held_was_cancelled, "connection lost: call marked cancelled");
+    reply_version(TAKE_PTR(hs.held), "too late");
+    stream_done(&hang);
+    stream_done(&big);
+    fixture_done(&f);
+}
+
 static void test_content_type(void)
 {
     struct fixture f;
@@ -962,6 +996,7 @@ int main(void)
     test_deadline();
     test_bad_timeout();
     test_client_reset();
+    test_connection_lost();
     test_content_type();
     test_shutdown_in_flight();
     test_shutdown_grace();

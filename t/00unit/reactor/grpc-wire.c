@@ -41,8 +41,8 @@ static void test_timeout_units(void)
 static void test_timeout_invalid(void)
 {
     static const char *const cases[] = {
-        "", "S", "1", "10", "123456789S", "1s", "1h", "1X", "-1S", "+1S", " 1S", "1 S", "1S ",
-        "1.5S", "0x1S", "1SS",
+        "",    "S",   "1",   "10",  "123456789S", "1s",   "1h",   "1X",
+        "-1S", "+1S", " 1S", "1 S", "1S ",        "1.5S", "0x1S", "1SS",
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
