@@ -54,6 +54,7 @@ struct client {
     int open_streams;
     bool goaway;
     bool eof;
+    const char *extra_header_value; /* sent as x-extra-1 and x-extra-2 when set */
 };
 
 /* Record of the handlers' actions, read by the checks. */
@@ -77,7 +78,7 @@ static ssize_t client_send(nghttp2_session *session, const uint8_t *data, size_t
                            void *user_data)
 {
     struct client *cl = user_data;
-    ssize_t n = write(cl->fd, data, len);
+    ssize_t n = send(cl->fd, data, len, MSG_NOSIGNAL);
 
     (void)session;
     (void)flags;
@@ -225,6 +226,7 @@ static void client_on_write(evutil_socket_t fd, short what, void *arg)
 static void client_init(struct client *cl, struct event_base *base, int fd)
 {
     nghttp2_session_callbacks *cbs;
+    nghttp2_option *opt;
 
     memset(cl, 0, sizeof(*cl));
     cl->base = base;
@@ -239,7 +241,11 @@ static void client_init(struct client *cl, struct event_base *base, int fd)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, client_on_data);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, client_on_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, client_on_close);
-    nghttp2_session_client_new(&cl->session, cbs, cl);
+    /* Large enough for the oversized header test; nghttp2's default is 64 KiB. */
+    nghttp2_option_new(&opt);
+    nghttp2_option_set_max_send_header_block_length(opt, 256 * 1024);
+    nghttp2_session_client_new2(&cl->session, cbs, cl, opt);
+    nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cbs);
     nghttp2_submit_settings(cl->session, NGHTTP2_FLAG_NONE, NULL, 0);
 }
@@ -269,6 +275,10 @@ static void client_request(struct client *cl, struct stream *st, const char *pat
     NV(":authority", "localhost");
     NV(":path", path);
     NV("te", "trailers");
+    if (cl->extra_header_value) {
+        NV("x-extra-1", cl->extra_header_value);
+        NV("x-extra-2", cl->extra_header_value);
+    }
     if (content_type)
         NV("content-type", content_type);
     if (timeout)
@@ -857,6 +867,41 @@ static void test_connection_lost(void)
     fixture_done(&f);
 }
 
+static void test_header_list_too_large(void)
+{
+    struct fixture f;
+    struct stream st = {0}, next = {0};
+    size_t len;
+    _cleanup_free_ uint8_t *body = version_request("v1", &len);
+    _cleanup_free_ char *value = xmalloc(36 * 1024 + 1);
+
+    /*
+     * Two fields of 36 KiB: each is below nghttp2's own limit for one field
+     * (64 KiB, which fails the whole connection), together they pass the
+     * server's 64 KiB header list limit, which resets only the stream.
+     */
+    for (size_t i = 0; i < 36 * 1024; i++)
+        value[i] = (char)('!' + i % 90);
+    value[36 * 1024] = '\0';
+
+    fixture_init(&f);
+    f.client.extra_header_value = value;
+    client_request(&f.client, &st, "/test.Svc/Echo", "application/grpc", NULL, body, len, true);
+    run_loop(f.base);
+    f.client.extra_header_value = NULL;
+    client_request(&f.client, &next, "/test.Svc/Echo", "application/grpc", NULL, body, len, true);
+    run_loop(f.base);
+
+    ok(st.closed, "72 KiB headers: stream closed");
+    is_int(st.error_code, NGHTTP2_INTERNAL_ERROR, "72 KiB headers: RST_STREAM INTERNAL_ERROR");
+    is_int(st.http_status, 0, "72 KiB headers: no response");
+    is_int(next.grpc_status, 0, "72 KiB headers: next call succeeds");
+    is_int(hs.dispatched, 1, "72 KiB headers: only the next call dispatched");
+    stream_done(&st);
+    stream_done(&next);
+    fixture_done(&f);
+}
+
 static void test_content_type(void)
 {
     struct fixture f;
@@ -997,6 +1042,7 @@ int main(void)
     test_bad_timeout();
     test_client_reset();
     test_connection_lost();
+    test_header_list_too_large();
     test_content_type();
     test_shutdown_in_flight();
     test_shutdown_grace();
