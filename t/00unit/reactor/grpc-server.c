@@ -603,6 +603,43 @@ static void test_concurrent_streams(void)
     fixture_done(&f);
 }
 
+static void test_two_connections(void)
+{
+    struct fixture f;
+    struct client second;
+    struct stream a = {0}, b = {0};
+    _cleanup_err_ struct err *e = NULL;
+    size_t len_a, len_b;
+    _cleanup_free_ uint8_t *body_a = version_request("conn-a", &len_a);
+    _cleanup_free_ uint8_t *body_b = version_request("conn-b", &len_b);
+    Runtime__V1__VersionResponse *resp_a, *resp_b;
+    int sv[2];
+
+    fixture_init(&f);
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+        abort();
+    is_int(grpc_server_add_connection(f.server, sv[0], &e), 0, "two connections: second added");
+    client_init(&second, f.base, sv[1]);
+
+    client_request(&f.client, &a, "/test.Svc/Echo", "application/grpc", NULL, body_a, len_a, true);
+    client_request(&second, &b, "/test.Svc/Echo", "application/grpc", NULL, body_b, len_b, true);
+    for (int i = 0; i < 3 && !(a.closed && b.closed); i++)
+        run_loop(f.base);
+
+    resp_a = version_response(&a);
+    resp_b = version_response(&b);
+    is_str(resp_a ? resp_a->version : NULL, "conn-a", "two connections: first reply");
+    is_str(resp_b ? resp_b->version : NULL, "conn-b", "two connections: second reply");
+    if (resp_a)
+        runtime__v1__version_response__free_unpacked(resp_a, NULL);
+    if (resp_b)
+        runtime__v1__version_response__free_unpacked(resp_b, NULL);
+    stream_done(&a);
+    stream_done(&b);
+    client_done(&second);
+    fixture_done(&f);
+}
+
 static void test_big_response(void)
 {
     struct fixture f;
@@ -1033,6 +1070,7 @@ int main(void)
     test_fail_message();
     test_reply_later();
     test_concurrent_streams();
+    test_two_connections();
     test_big_response();
     test_stream_messages();
     test_too_large();
