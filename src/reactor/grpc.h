@@ -32,23 +32,46 @@ struct grpc_call;
 typedef void (*grpc_dispatch_fn)(void *data, struct grpc_call *call);
 
 /*
- * Create a listening Unix socket at path with the given mode: the parent
- * directory is created if missing and a stale socket file is replaced.
- * Returns the non-blocking, close-on-exec fd.
+ * Create the listening Unix socket at path for grpc_server_new(): create the
+ * parent directory (0755) if it is missing, remove a stale socket file (and
+ * fail on anything else at path), bind, chmod to mode, listen.  Returns the
+ * fd (non-blocking, close-on-exec), or -1 with *err filled.
  */
 int grpc_listen_unix(const char *path, mode_t mode, struct err **err);
 
-/* Serve on listen_fd (a bound, listening, non-blocking socket, taken over). */
+/*
+ * Serve on listen_fd (a bound, listening, non-blocking socket, taken over),
+ * or on no listener at all when listen_fd is negative: connections then
+ * come only from grpc_server_add_connection().  dispatch runs on the loop
+ * of base for each complete request.  Returns NULL with *err filled when
+ * libevent cannot watch listen_fd (which is closed then).
+ */
 struct grpc_server *grpc_server_new(struct event_base *base, int listen_fd,
                                     grpc_dispatch_fn dispatch, void *data, struct err **err);
 
 /*
- * Stop accepting connections, send GOAWAY, and call done once no call is in
- * flight (at once if none is).  Calls still open when grace_ms passes are
- * cancelled and their connections closed before done runs.
+ * Serve HTTP/2 on fd, an already connected stream socket (taken over; made
+ * non-blocking here).  Tests and the fuzz target use it with one end of a
+ * socketpair.  Returns 0, or -1 with *err filled (fd is closed then).
+ */
+int grpc_server_add_connection(struct grpc_server *s, int fd, struct err **err);
+
+/*
+ * Stop accepting connections (the listening fd is closed), send GOAWAY, and
+ * call done once no call is in flight and every connection has sent what it
+ * had and closed (on the next loop iteration if that is already so).  Calls
+ * still open when grace_ms passes are cancelled and their connections
+ * closed before done runs.  done runs from the event loop, never from
+ * inside this function, and may free the server.
  */
 void grpc_server_shutdown(struct grpc_server *s, unsigned grace_ms, void (*done)(void *data),
                           void *data);
+
+/*
+ * Close every connection (cancelling their calls) and free s.  Calls whose
+ * handler has not ended them stay valid; ending them later sends nothing.
+ * Must not be called from inside a dispatch or cancel callback.
+ */
 void grpc_server_free(struct grpc_server *s);
 
 /* ":path" of the call, e.g. "/runtime.v1.RuntimeService/Version". */
@@ -62,8 +85,11 @@ bool grpc_call_is_cancelled(const struct grpc_call *c);
 
 /*
  * Register cb to run once if the call is cancelled before the handler ends
- * it.  The handler must still end the call; ending a cancelled call sends
- * nothing and releases it.
+ * it (replacing any earlier registration).  The handler must still end the
+ * call; ending a cancelled call sends nothing and releases it.  A call
+ * cancelled before the registration never runs cb: check
+ * grpc_call_is_cancelled() after an asynchronous step.  Calls are never
+ * cancelled before dispatch returns control to the loop.
  */
 void grpc_call_on_cancel(struct grpc_call *c, void (*cb)(void *data), void *data);
 
