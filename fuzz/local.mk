@@ -7,12 +7,15 @@ EXTRA_DIST += fuzz/corpus
 check_PROGRAMS += \
 	fuzz/replay-fuzz-cri-request \
 	fuzz/replay-fuzz-crilog \
+	fuzz/replay-fuzz-grpc-server \
 	fuzz/replay-fuzz-image-manifest \
 	fuzz/replay-fuzz-image-ref
 fuzz_replay_fuzz_cri_request_SOURCES = fuzz/fuzz-cri-request.c fuzz/replay-main.c
 fuzz_replay_fuzz_cri_request_LDADD = $(CRISP_LIBS)
 fuzz_replay_fuzz_crilog_SOURCES = fuzz/fuzz-crilog.c fuzz/replay-main.c
 fuzz_replay_fuzz_crilog_LDADD = $(CRISP_LIBS)
+fuzz_replay_fuzz_grpc_server_SOURCES = fuzz/fuzz-grpc-server.c fuzz/replay-main.c
+fuzz_replay_fuzz_grpc_server_LDADD = $(CRISP_LIBS)
 fuzz_replay_fuzz_image_manifest_SOURCES = fuzz/fuzz-image-manifest.c fuzz/replay-main.c
 fuzz_replay_fuzz_image_manifest_LDADD = $(CRISP_LIBS)
 fuzz_replay_fuzz_image_ref_SOURCES = fuzz/fuzz-image-ref.c fuzz/replay-main.c
