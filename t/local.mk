@@ -6,5 +6,6 @@ TESTS += \
 	t/40daemon/20-images.t \
 	t/40daemon/30-pods.t \
 	t/40daemon/40-containers.t \
+	t/40daemon/45-rootfs.t \
 	t/99fuzz/replay.t
 EXTRA_DIST += t/lib/cri.py t/lib/daemon.py t/lib/images.py t/lib/registry.py t/lib/tap.py
