@@ -28,6 +28,7 @@ static const struct {
     {"RemoveContainer", rpc_remove_container},
     {"ContainerStatus", rpc_container_status},
     {"ListContainers", rpc_list_containers},
+    {"ReopenContainerLog", rpc_reopen_container_log},
     {"PullImage", rpc_pull_image},
     {"ListImages", rpc_list_images},
     {"ImageStatus", rpc_image_status},

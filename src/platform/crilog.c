@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -116,6 +118,9 @@ struct log_source {
 struct log_pump {
     char *path;
     int log_fd;
+    int inotify_fd;        /* watches the open log file for a rename or removal */
+    int watch;             /* the inotify watch descriptor of the open file, or -1 */
+    struct event *inotify_ev;
     struct log_source out;
     struct log_source err;
     struct strbuf records;
@@ -226,6 +231,44 @@ static int open_log(const char *path, struct err **err)
     return fd;
 }
 
+/* Watch the file now open at p->path, so a rename or removal behind crisp's back reopens it. */
+static void watch_log(struct log_pump *p)
+{
+    if (p->inotify_fd < 0)
+        return;
+    /* The old file's watch goes first; after a removal the kernel has dropped it already. */
+    if (p->watch >= 0)
+        inotify_rm_watch(p->inotify_fd, p->watch);
+    /* A failed watch only loses the automatic reopen. */
+    p->watch = inotify_add_watch(p->inotify_fd, p->path, IN_MOVE_SELF | IN_DELETE_SELF | IN_ATTRIB);
+}
+
+static void on_log_moved(evutil_socket_t fd, short what, void *arg)
+{
+    struct log_pump *p = arg;
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool reopen = false;
+    struct stat st;
+    ssize_t n;
+
+    (void)what;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        for (char *at = buf; at < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)at;
+
+            if (ev->wd == p->watch && (ev->mask & (IN_MOVE_SELF | IN_DELETE_SELF)))
+                reopen = true;
+            /* An unlink shows as IN_ATTRIB (link count) while the file is still open. */
+            if (ev->wd == p->watch && (ev->mask & IN_ATTRIB) && p->log_fd >= 0 &&
+                fstat(p->log_fd, &st) == 0 && st.st_nlink == 0)
+                reopen = true;
+            at += sizeof(*ev) + ev->len;
+        }
+    }
+    if (reopen)
+        log_pump_reopen(p, NULL);
+}
+
 static int source_init(struct log_pump *p, struct log_source *src, struct event_base *base,
                        int fd, const char *name, struct err **err)
 {
@@ -251,12 +294,22 @@ struct log_pump *log_pump_new(struct event_base *base, const char *path, int std
 {
     struct log_pump *p = xzalloc(sizeof(*p));
 
+    p->watch = -1;
     p->path = xstrdup(path);
     p->done = done;
     p->data = data;
     p->out.pump = p->err.pump = p;
     p->out.fd = p->err.fd = -EBADF;
+    p->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (p->inotify_fd >= 0) {
+        p->inotify_ev = event_new(base, p->inotify_fd, EV_READ | EV_PERSIST, on_log_moved, p);
+        if (!p->inotify_ev)
+            abort();
+        event_add(p->inotify_ev, NULL);
+    }
     p->log_fd = open_log(path, err);
+    if (p->log_fd >= 0)
+        watch_log(p);
     if (p->log_fd < 0 || source_init(p, &p->out, base, stdout_fd, "stdout", err) < 0 ||
         source_init(p, &p->err, base, stderr_fd, "stderr", err) < 0) {
         /* The pipes are taken over even on failure. */
@@ -279,6 +332,7 @@ int log_pump_reopen(struct log_pump *p, struct err **err)
     if (p->log_fd >= 0)
         close(p->log_fd);
     p->log_fd = fd;
+    watch_log(p);
     return 0;
 }
 
@@ -305,6 +359,10 @@ void log_pump_free(struct log_pump *p)
     source_done(&p->err);
     if (p->log_fd >= 0)
         close(p->log_fd);
+    if (p->inotify_ev)
+        event_free(p->inotify_ev);
+    if (p->inotify_fd >= 0)
+        close(p->inotify_fd);
     strbuf_done(&p->records);
     free(p->path);
     free(p);
