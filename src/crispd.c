@@ -22,6 +22,7 @@
 
 #include "handlers/handlers.h"
 #include "image/image.h"
+#include "keeper.h"
 #include "reactor/grpc.h"
 #include "store/store.h"
 #include "util/cleanup.h"
@@ -53,6 +54,10 @@ static const char usage_text[] =
     "                               " CRISP_LIBEXECDIR "/crisp-pause)\n"
     "      --shutdown-grace=MS      time in-flight calls get to finish on SIGTERM\n"
     "                               (default 5000)\n"
+    "      --restart-delay=MS       time the keeper waits before it restarts a reactor\n"
+    "                               process that died (default 1000)\n"
+    "      --no-keeper              run without the keeper process: a crash of crispd then\n"
+    "                               loses the exit codes of containers that end meanwhile\n"
     "  -h, --help                   show this help and exit\n"
     "  -V, --version                show the version and exit\n"
     "\n"
@@ -65,6 +70,8 @@ enum {
     OPT_INSECURE,
     OPT_PAUSE,
     OPT_GRACE,
+    OPT_RESTART_DELAY,
+    OPT_NO_KEEPER,
 };
 
 struct options {
@@ -72,6 +79,8 @@ struct options {
     char *log_level;
     char *log_format;
     bool config_given;
+    bool no_keeper;
+    unsigned restart_delay_ms;
 };
 
 static void strv_add(char ***v, const char *s)
@@ -170,6 +179,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"insecure-registry", required_argument, NULL, OPT_INSECURE},
         {"pause-binary", required_argument, NULL, OPT_PAUSE},
         {"shutdown-grace", required_argument, NULL, OPT_GRACE},
+        {"restart-delay", required_argument, NULL, OPT_RESTART_DELAY},
+        {"no-keeper", no_argument, NULL, OPT_NO_KEEPER},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -216,6 +227,21 @@ static int parse_options(int argc, char **argv, struct options *o)
             c->shutdown_grace_ms = (unsigned)ms;
             break;
         }
+        case OPT_RESTART_DELAY: {
+            char *end;
+            unsigned long ms = strtoul(optarg, &end, 10);
+
+            if (!optarg[0] || *end || ms > 600000) {
+                fprintf(stderr, "crispd: invalid --restart-delay '%s': expected milliseconds "
+                                "from 0 to 600000\n", optarg);
+                return 2;
+            }
+            o->restart_delay_ms = (unsigned)ms;
+            break;
+        }
+        case OPT_NO_KEEPER:
+            o->no_keeper = true;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -396,7 +422,7 @@ out:
 
 int main(int argc, char **argv)
 {
-    struct options o = {0};
+    struct options o = {.restart_delay_ms = 1000};
     _cleanup_err_ struct err *e = NULL;
     int r;
 
@@ -406,7 +432,9 @@ int main(int argc, char **argv)
         return r;
     }
 
-    if (finish_config(&o, &e) < 0 || run(&o, &e) < 0) {
+    if (finish_config(&o, &e) < 0 ||
+        (!o.no_keeper && keeper_run(o.config.state_dir, o.restart_delay_ms, &e) < 0) ||
+        run(&o, &e) < 0) {
         _cleanup_free_ char *text = err_text(e);
 
         log_error("crispd failed: %s", text);

@@ -9,5 +9,6 @@ TESTS += \
 	t/40daemon/45-rootfs.t \
 	t/40daemon/47-logs.t \
 	t/40daemon/48-lifecycle.t \
+	t/40daemon/49-restart.t \
 	t/99fuzz/replay.t
 EXTRA_DIST += t/lib/cri.py t/lib/daemon.py t/lib/images.py t/lib/registry.py t/lib/tap.py

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 
 #include "handlers/rpc.h"
 #include "image/image.h"
+#include "keeper.h"
 #include "platform/platform.h"
 #include "store/store.h"
 #include "util/cleanup.h"
@@ -336,6 +338,7 @@ static void on_container_created(void *data, struct ctr_proc *proc, const struct
 
     c->proc = proc;
     c->pid = proc->pid;
+    c->start_time = proc_start_time(proc->pid);
     c->pidfd = TAKE_FD(proc->pidfd); /* the container owns the pidfd, proc its sync socket */
     c->watch = proc_watch_new(crisp->base, c->pid, c->pidfd, on_container_exit, c);
     c->state = CONTAINER_CREATED;
@@ -349,10 +352,37 @@ static void on_container_created(void *data, struct ctr_proc *proc, const struct
     rpc_reply(rpc, &resp.base);
 }
 
+/* Pipe capacity asked for the output FIFOs, so a container writes on while crispd restarts. */
+#define OUTPUT_FIFO_SIZE (1024 * 1024)
+
+/*
+ * Open one output FIFO in the container's directory: the read end for the
+ * log pump, and a read-write end for the container.  Because the container
+ * holds a reader too, its writes never fail with EPIPE while no crispd
+ * runs; they block once the pipe is full and resume when a restarted
+ * crispd opens the FIFO by its path and reads again.
+ */
+static int open_output_fifo(const char *dir, const char *name, int *ret_read, int *ret_write,
+                            struct err **err)
+{
+    _cleanup_free_ char *path = path_join(dir, name);
+
+    if (mkfifo(path, 0600) < 0 && errno != EEXIST)
+        return err_sys(err, "create FIFO '%s'", path);
+    *ret_read = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (*ret_read < 0)
+        return err_sys(err, "open FIFO '%s'", path);
+    /* Linux allows a FIFO opened for reading and writing; it never blocks in open(). */
+    *ret_write = open(path, O_RDWR | O_CLOEXEC);
+    if (*ret_write < 0)
+        return err_sys(err, "open FIFO '%s'", path);
+    /* Best effort: a smaller pipe only blocks the container sooner. */
+    (void)fcntl(*ret_read, F_SETPIPE_SZ, OUTPUT_FIFO_SIZE);
+    return 0;
+}
+
 static int open_output(struct create_op *op, struct container *c, struct err **err)
 {
-    int out[2], errp[2];
-
     if (!c->log_path) {
         op->spec.stdout_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
         if (op->spec.stdout_fd < 0)
@@ -361,15 +391,30 @@ static int open_output(struct create_op *op, struct container *c, struct err **e
         return 0;
     }
 
-    if (pipe2(out, O_CLOEXEC) < 0)
-        return err_sys(err, "create stdout pipe");
-    op->stdout_read = out[0];
-    op->spec.stdout_fd = out[1];
-    if (pipe2(errp, O_CLOEXEC) < 0)
-        return err_sys(err, "create stderr pipe");
-    op->stderr_read = errp[0];
-    op->spec.stderr_fd = errp[1];
-    return 0;
+    if (open_output_fifo(c->dir, "stdout", &op->stdout_read, &op->spec.stdout_fd, err) < 0)
+        return -1;
+    return open_output_fifo(c->dir, "stderr", &op->stderr_read, &op->spec.stderr_fd, err);
+}
+
+int container_open_log(struct crisp *crisp, struct container *c, struct err **err)
+{
+    _cleanup_free_ char *out = path_join(c->dir, "stdout");
+    _cleanup_free_ char *errp = path_join(c->dir, "stderr");
+    int out_fd, err_fd;
+
+    if (!c->log_path)
+        return 0;
+    out_fd = open(out, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (out_fd < 0)
+        return err_sys(err, "open FIFO '%s'", out);
+    err_fd = open(errp, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (err_fd < 0) {
+        err_sys(err, "open FIFO '%s'", errp);
+        close(out_fd);
+        return -1;
+    }
+    c->log = log_pump_new(crisp->base, c->log_path, out_fd, err_fd, NULL, NULL, err);
+    return c->log ? 0 : -1;
 }
 
 static int build_mounts(struct create_op *op, const Runtime__V1__ContainerConfig *config,

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -10,18 +11,34 @@
 #include <event2/event.h>
 
 #include "handlers/rpc.h"
+#include "keeper.h"
 #include "platform/platform.h"
 #include "store/store.h"
 #include "util/cleanup.h"
+#include "util/fs.h"
 #include "util/xalloc.h"
 
 struct crisp *handlers_crisp;
 
-static int pidfd_open_alive(pid_t pid)
+/* How often and how long to look for the keeper's exit record of an adopted process. */
+#define EXIT_RECORD_POLL_MS 20
+#define EXIT_RECORD_POLLS 250
+
+/* A pidfd for pid if it is still the process that started at start_time, else -1. */
+static int adopt_pidfd(pid_t pid, uint64_t start_time)
 {
+    int fd;
+
     if (pid <= 0)
         return -1;
-    return (int)syscall(SYS_pidfd_open, pid, 0);
+    fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0)
+        return -1;
+    if (start_time && proc_start_time(pid) != start_time) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 static void on_adopted_pause_exit(void *data, pid_t pid, int exit_code, int signal)
@@ -40,35 +57,130 @@ static void on_adopted_pause_exit(void *data, pid_t pid, int exit_code, int sign
     waiters_notify(&sb->stop_waiters, NULL);
 }
 
-/* A process crispd did not start this time: waitid() cannot give its exit code. */
-static void on_adopted_container_exit(void *data, pid_t pid, int exit_code, int signal)
+/* Mark c exited with what the keeper recorded, or as unknown when it recorded nothing. */
+static void finish_adopted(struct container *c, bool have_record, int exit_code,
+                           int64_t finished_at)
 {
-    struct container *c = data;
-
-    (void)pid;
-    (void)signal;
-    proc_watch_free(c->watch);
-    c->watch = NULL;
-    if (c->stop_timer) {
-        event_free(c->stop_timer);
-        c->stop_timer = NULL;
-    }
-    close_and_reset(&c->pidfd);
     c->pid = 0;
     c->state = CONTAINER_EXITED;
-    c->finished_at = now_ns();
-    c->exit_code = exit_code >= 0 ? exit_code : 255;
+    c->finished_at = have_record ? finished_at : now_ns();
+    c->exit_code = have_record ? exit_code : 255;
     free(c->reason);
-    c->reason = xstrdup(exit_code >= 0 ? (exit_code == 0 ? "Completed" : "Error") : "Unknown");
+    c->reason = xstrdup(!have_record ? "Unknown" : exit_code == 0 ? "Completed" : "Error");
+    if (!have_record) {
+        free(c->message);
+        c->message = xstrdup("the container ended while crispd was not running and no keeper "
+                             "recorded its exit code");
+    }
     c->stopping = false;
     store_save_container(handlers_crisp->store, c, NULL);
     waiters_notify(&c->stop_waiters, NULL);
 }
 
+/* Look for the exit record the keeper writes once it has reaped the adopted process. */
+static void on_record_poll(evutil_socket_t fd, short what, void *data)
+{
+    struct container *c = data;
+    int64_t finished = 0;
+    int code = 0;
+    bool found;
+
+    (void)fd;
+    (void)what;
+    found = keeper_take_exit(handlers_crisp->config->state_dir, c->pid, c->start_time, &code,
+                             &finished);
+    if (found || ++c->exit_polls >= EXIT_RECORD_POLLS) {
+        event_free(c->stop_timer);
+        c->stop_timer = NULL;
+        finish_adopted(c, found, code, finished);
+        return;
+    }
+    evtimer_add(c->stop_timer, &(struct timeval){.tv_usec = EXIT_RECORD_POLL_MS * 1000});
+}
+
+/* An adopted process is not crispd's child: its exit code comes from the keeper's record. */
+static void on_adopted_container_exit(void *data, pid_t pid, int exit_code, int signal)
+{
+    struct container *c = data;
+
+    (void)pid;
+    (void)exit_code;
+    (void)signal;
+    proc_watch_free(c->watch);
+    c->watch = NULL;
+    if (c->stop_timer)
+        event_free(c->stop_timer);
+    close_and_reset(&c->pidfd);
+
+    /* The stop timer slot holds the poll, so removing the container frees it. */
+    c->exit_polls = 0;
+    c->stop_timer = evtimer_new(handlers_crisp->base, on_record_poll, c);
+    on_record_poll(-1, 0, c);
+}
+
+static void recover_sandbox(struct crisp *crisp, struct sandbox *sb)
+{
+    int fd = sb->state == SANDBOX_READY ? adopt_pidfd(sb->pid, sb->start_time) : -1;
+
+    sb->state_dir = xasprintf("%s/pods/%s", crisp->config->state_dir, sb->id);
+    if (fd < 0) {
+        sb->state = SANDBOX_NOTREADY;
+        sb->pid = 0;
+    } else {
+        sb->pidfd = fd;
+        sb->watch = proc_watch_new(crisp->base, sb->pid, fd, on_adopted_pause_exit, sb);
+    }
+    store_save_sandbox(crisp->store, sb, NULL);
+}
+
+static void recover_container(struct crisp *crisp, struct container *c)
+{
+    _cleanup_err_ struct err *e = NULL;
+    int64_t finished = 0;
+    int code = 0, fd;
+
+    if (c->state != CONTAINER_RUNNING && c->state != CONTAINER_CREATED)
+        return;
+
+    /* Whatever the process wrote while crispd was down waits in the FIFOs. */
+    if (c->state == CONTAINER_RUNNING && container_open_log(crisp, c, &e) < 0)
+        log_warn_err(e, "reopening the output of container %s failed; its log stops here", c->id);
+
+    fd = c->state == CONTAINER_RUNNING ? adopt_pidfd(c->pid, c->start_time) : -1;
+    if (fd >= 0) {
+        c->pidfd = fd;
+        c->watch = proc_watch_new(crisp->base, c->pid, fd, on_adopted_container_exit, c);
+        return;
+    }
+
+    /* A parked CREATED process exits when its sync socket closes: it never ran. */
+    if (c->state == CONTAINER_RUNNING &&
+        keeper_take_exit(crisp->config->state_dir, c->pid, c->start_time, &code, &finished))
+        finish_adopted(c, true, code, finished);
+    else
+        finish_adopted(c, false, 0, 0);
+}
+
+/* Exit records nobody claimed belong to processes crispd no longer tracks. */
+static void drop_exit_records(const char *state_dir)
+{
+    _cleanup_free_ char *dir = keeper_exits_dir(state_dir);
+    _cleanup_closedir_ DIR *d = opendir(dir);
+    struct dirent *de;
+
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] != '.')
+            unlinkat(dirfd(d), de->d_name, 0);
+    }
+}
+
 /*
- * NOTE: a restarted crispd adopts processes by pid alone, so a pid reused
- * by an unrelated process after a reboot-free crash would be adopted too,
- * and the output pipes of adopted containers are gone.
+ * Bring the loaded records in line with what runs: pods and containers
+ * still running (checked by pid and start time, so a reused pid is not
+ * taken for them) are watched again and their output pumped again;
+ * containers that ended meanwhile get the exit code the keeper recorded.
  */
 void handlers_recover(struct crisp *crisp)
 {
@@ -79,46 +191,14 @@ void handlers_recover(struct crisp *crisp)
     handlers_crisp = crisp;
 
     sbs = store_sandboxes(crisp->store, &n);
-    for (size_t i = 0; i < n; i++) {
-        struct sandbox *sb = sbs[i];
-        int fd = sb->state == SANDBOX_READY ? pidfd_open_alive(sb->pid) : -1;
-
-        sb->state_dir = xasprintf("%s/pods/%s", crisp->config->state_dir, sb->id);
-        if (fd < 0) {
-            sb->state = SANDBOX_NOTREADY;
-            sb->pid = 0;
-        } else {
-            sb->pidfd = fd;
-            sb->watch = proc_watch_new(crisp->base, sb->pid, fd, on_adopted_pause_exit, sb);
-        }
-        store_save_sandbox(crisp->store, sb, NULL);
-    }
+    for (size_t i = 0; i < n; i++)
+        recover_sandbox(crisp, sbs[i]);
 
     ctrs = store_containers(crisp->store, &n);
-    for (size_t i = 0; i < n; i++) {
-        struct container *c = ctrs[i];
-        int fd;
+    for (size_t i = 0; i < n; i++)
+        recover_container(crisp, ctrs[i]);
 
-        if (c->state != CONTAINER_RUNNING && c->state != CONTAINER_CREATED)
-            continue;
-        fd = c->state == CONTAINER_RUNNING ? pidfd_open_alive(c->pid) : -1;
-        if (fd < 0) {
-            /* A parked CREATED process exits when its sync socket closes. */
-            c->state = CONTAINER_EXITED;
-            c->finished_at = now_ns();
-            c->exit_code = 255;
-            free(c->reason);
-            c->reason = xstrdup("Unknown");
-            free(c->message);
-            c->message = xstrdup("the container ended while crispd was not running; its exit "
-                                 "code is unknown");
-            c->pid = 0;
-        } else {
-            c->pidfd = fd;
-            c->watch = proc_watch_new(crisp->base, c->pid, fd, on_adopted_container_exit, c);
-        }
-        store_save_container(crisp->store, c, NULL);
-    }
+    drop_exit_records(crisp->config->state_dir);
 }
 
 void handlers_detach(struct crisp *crisp)

@@ -74,6 +74,8 @@ extern struct crisp *handlers_crisp;
 
 /* Stop a container: signal, then SIGKILL after timeout_s; w->done runs once it has exited. */
 void container_stop(struct crisp *crisp, struct container *c, int64_t timeout_s, struct waiter *w);
+/* Pump the output FIFOs of a container crispd did not create this time into its log. */
+int container_open_log(struct crisp *crisp, struct container *c, struct err **err);
 /* Release a stopped container's resources and records. */
 int container_remove(struct crisp *crisp, struct container *c, struct err **err);
 /* Whether labels contain every pair of selector. */

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "handlers/rpc.h"
+#include "keeper.h"
 #include "platform/platform.h"
 #include "store/store.h"
 #include "util/cleanup.h"
@@ -109,6 +110,7 @@ static void on_pod_started(void *data, const struct pod_proc *proc, const struct
     }
 
     sb->pid = proc->pid;
+    sb->start_time = proc_start_time(proc->pid);
     sb->pidfd = proc->pidfd;
     sb->watch = proc_watch_new(crisp->base, sb->pid, sb->pidfd, on_pause_exit, sb);
     sb->state = SANDBOX_READY;

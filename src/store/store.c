@@ -273,6 +273,7 @@ int store_save_sandbox(struct store *s, struct sandbox *sb, struct err **err)
     json_object_set_new(o, "state", json_integer(sb->state));
     json_object_set_new(o, "created_at", json_integer(sb->created_at));
     json_object_set_new(o, "pid", json_integer(sb->pid));
+    json_object_set_new(o, "start_time", json_integer((json_int_t)sb->start_time));
     return save_json(sb->dir, o, err);
 }
 
@@ -289,6 +290,7 @@ int store_save_container(struct store *s, struct container *c, struct err **err)
     json_object_set_new(o, "finished_at", json_integer(c->finished_at));
     json_object_set_new(o, "exit_code", json_integer(c->exit_code));
     json_object_set_new(o, "pid", json_integer(c->pid));
+    json_object_set_new(o, "start_time", json_integer((json_int_t)c->start_time));
     set_str(o, "image_id", c->image_id);
     set_str(o, "image_ref", c->image_ref);
     set_str(o, "image_name", c->image_name);
@@ -394,6 +396,7 @@ static void load_sandbox(struct store *s, const char *name)
     sb->state = (enum sandbox_state)json_int(status, "state");
     sb->created_at = json_int(status, "created_at");
     sb->pid = (pid_t)json_int(status, "pid");
+    sb->start_time = (uint64_t)json_int(status, "start_time");
     json_decref(status);
     if (!sb->req || !sb->req->config || !sb->name) {
         log_warn("skipping corrupt pod sandbox record '%s'", sb->dir);
@@ -440,6 +443,7 @@ static void load_container(struct store *s, const char *name)
     c->finished_at = json_int(status, "finished_at");
     c->exit_code = (int32_t)json_int(status, "exit_code");
     c->pid = (pid_t)json_int(status, "pid");
+    c->start_time = (uint64_t)json_int(status, "start_time");
     c->image_id = dup_json_str(status, "image_id");
     c->image_ref = dup_json_str(status, "image_ref");
     c->image_name = dup_json_str(status, "image_name");

@@ -51,6 +51,7 @@ struct sandbox {
     enum sandbox_state state;
     int64_t created_at;                       /* ns since the epoch */
     pid_t pid;                                /* pause process, 0 when not running */
+    uint64_t start_time;                      /* of pid, in clock ticks since boot */
     int pidfd;
     struct proc_watch *watch;
     bool stopping;
@@ -78,13 +79,15 @@ struct container {
     char *reason;
     char *message;
     pid_t pid;
+    uint64_t start_time;                      /* of pid, in clock ticks since boot */
     int pidfd;
     struct ctr_proc *proc;
     struct proc_watch *watch;
     struct log_pump *log;
     bool stopping;
     struct waiter *stop_waiters;
-    struct event *stop_timer;
+    struct event *stop_timer;                 /* the stop timeout, or the exit record poll */
+    int exit_polls;
     bool removed;
 };
 
