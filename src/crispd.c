@@ -191,28 +191,35 @@ static int parse_options(int argc, char **argv, struct options *o)
     while ((opt = getopt_long(argc, argv, "s:r:S:c:l:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 's':
+            free(c->socket_path);
             c->socket_path = xstrdup(optarg);
             break;
         case 'r':
+            free(c->root_dir);
             c->root_dir = xstrdup(optarg);
             break;
         case 'S':
+            free(c->state_dir);
             c->state_dir = xstrdup(optarg);
             break;
         case 'c':
+            free(c->config_path);
             c->config_path = xstrdup(optarg);
             o->config_given = true;
             break;
         case 'l':
+            free(o->log_level);
             o->log_level = xstrdup(optarg);
             break;
         case OPT_LOG_FORMAT:
+            free(o->log_format);
             o->log_format = xstrdup(optarg);
             break;
         case OPT_INSECURE:
             strv_add(&c->insecure_registries, optarg);
             break;
         case OPT_PAUSE:
+            free(c->pause_path);
             c->pause_path = xstrdup(optarg);
             break;
         case OPT_GRACE: {

@@ -10,5 +10,7 @@ TESTS += \
 	t/40daemon/47-logs.t \
 	t/40daemon/48-lifecycle.t \
 	t/40daemon/49-restart.t \
+	t/80regress/cancelled-pull.t \
+	t/80regress/concurrent-lifecycle.t \
 	t/99fuzz/replay.t
 EXTRA_DIST += t/lib/cri.py t/lib/daemon.py t/lib/images.py t/lib/registry.py t/lib/tap.py

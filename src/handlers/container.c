@@ -331,11 +331,18 @@ static void on_container_created(void *data, struct ctr_proc *proc, const struct
     create_op_free(rpc->op);
     rpc->op = NULL;
     if (err) {
-        if (c)
+        struct waiter *waiting = NULL;
+
+        if (c) {
+            /* Calls that waited to stop or remove it find it gone. */
+            waiting = TAKE_PTR(c->stop_waiters);
             create_rollback(crisp, c);
+        }
+        waiters_notify(&waiting, NULL);
         return rpc_fail(rpc, err);
     }
 
+    c->creating = false;
     c->proc = proc;
     c->pid = proc->pid;
     c->start_time = proc_start_time(proc->pid);
@@ -350,6 +357,18 @@ static void on_container_created(void *data, struct ctr_proc *proc, const struct
     log_emit(LOG_LEVEL_INFO, NULL, &rpc->ids, "container '%s' created", c->name);
     resp.container_id = c->id;
     rpc_reply(rpc, &resp.base);
+
+    /* Stops that arrived during the create can act now that there is a process. */
+    if (c->stop_waiters) {
+        struct waiter *w = TAKE_PTR(c->stop_waiters);
+
+        while (w) {
+            struct waiter *next = w->next;
+
+            container_stop(crisp, c, 0, w);
+            w = next;
+        }
+    }
 }
 
 /* Pipe capacity asked for the output FIFOs, so a container writes on while crispd restarts. */
@@ -547,6 +566,7 @@ void rpc_create_container(struct rpc *rpc)
     }
     rpc->req = NULL; /* the store owns the request now */
     rpc->op = op;
+    c->creating = true;
     rpc_set_container(rpc, c->id);
     c->image_id = xstrdup(img->id);
     c->image_ref = xstrdup(first_or(img->repo_digests, img->id));
@@ -664,6 +684,10 @@ static void on_container_started(void *data, struct ctr_proc *proc, const struct
     if (!c)
         return rpc_failf(rpc, GRPC_STATUS_NOT_FOUND, "container %s was removed while starting",
                          rpc->container_id);
+    c->starting = false;
+    if (c->state != CONTAINER_CREATED)
+        return rpc_failf(rpc, GRPC_STATUS_ABORTED, "container %s was stopped while starting",
+                         c->id);
 
     if (err) {
         _cleanup_free_ char *text = err_text(err);
@@ -703,10 +727,13 @@ void rpc_start_container(struct rpc *rpc)
     if (!c)
         return rpc_failf(rpc, GRPC_STATUS_NOT_FOUND, "container '%s' not found",
                          req->container_id);
-    if (c->state != CONTAINER_CREATED || !c->proc)
+    if (c->state != CONTAINER_CREATED || !c->proc || c->creating)
         return rpc_failf(rpc, GRPC_STATUS_FAILED_PRECONDITION,
                          "container %s is in state %s, not CONTAINER_CREATED", c->id,
-                         state_name(c->state));
+                         c->creating ? "being created" : state_name(c->state));
+    if (c->starting)
+        return rpc_failf(rpc, GRPC_STATUS_FAILED_PRECONDITION,
+                         "container %s is already being started", c->id);
     sb = store_find_sandbox(crisp->store, c->sandbox_id, NULL);
     if (!sb || sb->state != SANDBOX_READY)
         return rpc_failf(rpc, GRPC_STATUS_FAILED_PRECONDITION, "pod sandbox %s is not ready",
@@ -714,6 +741,7 @@ void rpc_start_container(struct rpc *rpc)
 
     if (platform_ctr_start(crisp->base, c->proc, on_container_started, rpc, &e) < 0)
         return rpc_fail(rpc, e);
+    c->starting = true;
 }
 
 /* ---- StopContainer ---- */
@@ -796,6 +824,12 @@ void container_stop(struct crisp *crisp, struct container *c, int64_t timeout_s,
     _cleanup_err_ struct err *e = NULL;
     int sig;
 
+    if (c->creating) {
+        /* Wait for the create: its callback stops the new process, or drops the container. */
+        w->next = c->stop_waiters;
+        c->stop_waiters = w;
+        return;
+    }
     if (!c->proc && c->pidfd < 0) {
         w->done(w, NULL);
         return;

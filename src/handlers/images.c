@@ -7,6 +7,7 @@
 
 #include "handlers/rpc.h"
 #include "image/image.h"
+#include "reactor/grpc.h"
 #include "store/store.h"
 #include "util/cleanup.h"
 #include "util/xalloc.h"
@@ -18,12 +19,22 @@ static void on_pulled(void *data, struct image *img, const struct err *err)
     struct rpc *rpc = data;
     Runtime__V1__PullImageResponse resp = RUNTIME__V1__PULL_IMAGE_RESPONSE__INIT;
 
+    rpc->op = NULL;
     if (err)
         return rpc_fail(rpc, err);
     log_emit(LOG_LEVEL_INFO, NULL, &rpc->ids, "image pulled as %s", img->id);
     /* runtime.v1: image_ref is the same value as Image.id. */
     resp.image_ref = img->id;
     rpc_reply(rpc, &resp.base);
+}
+
+static void on_pull_cancelled(void *data)
+{
+    struct rpc *rpc = data;
+
+    image_pull_cancel(rpc->op);
+    rpc->op = NULL;
+    rpc_failf(rpc, GRPC_STATUS_CANCELLED, "pull of '%s' cancelled by the client", rpc->ids.image);
 }
 
 void rpc_pull_image(struct rpc *rpc)
@@ -45,9 +56,13 @@ void rpc_pull_image(struct rpc *rpc)
         auth.identity_token = req->auth->identity_token;
         auth.registry_token = req->auth->registry_token;
     }
-    if (!image_pull_start(crisp->images, crisp->base, &opts, req->image->image, &auth, on_pulled,
-                          rpc, &e))
+    rpc->op = image_pull_start(crisp->images, crisp->base, &opts, req->image->image, &auth,
+                               on_pulled, rpc, &e);
+    if (!rpc->op)
         return rpc_fail(rpc, e);
+
+    /* A client that gives up (deadline, cancel, hang-up) takes the pull down with it. */
+    grpc_call_on_cancel(rpc->call, on_pull_cancelled, rpc);
 }
 
 /* ---- ListImages, ImageStatus, RemoveImage ---- */

@@ -84,6 +84,8 @@ struct container {
     struct ctr_proc *proc;
     struct proc_watch *watch;
     struct log_pump *log;
+    bool creating;                            /* CreateContainer has not finished */
+    bool starting;                            /* StartContainer has not finished */
     bool stopping;
     struct waiter *stop_waiters;
     struct event *stop_timer;                 /* the stop timeout, or the exit record poll */
