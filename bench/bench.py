@@ -5,8 +5,8 @@ Both runtimes serve CRI runtime.v1 on their own socket, under their own
 temporary directories, and are driven by the same client (t/lib/cri.py)
 with the same images from a private docker-registry on 127.0.0.1. Every
 pod uses the host network because neither runtime has CNI configured.
-Run as root through bench/run; README.md in this directory says what each
-number means.
+Run as root through bench/run. README.md in this directory explains each
+number.
 """
 
 import argparse
@@ -132,7 +132,10 @@ def wait_socket(path, proc, timeout, what):
 
 
 def terminate(pid, timeout=STOP_TIMEOUT):
-    """Send SIGTERM to pid, then SIGKILL after timeout seconds; wait for our children."""
+    """Send SIGTERM to pid and wait until it exits, sending SIGKILL after timeout seconds.
+
+    A zombie counts as exited: its parent, not this function, reaps it.
+    """
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -172,13 +175,13 @@ class Runtime:
         return cri.Client(self.socket, api="v1")
 
     def start(self):
-        """Start the daemon and wait until it answers Version."""
+        """Start the daemon and wait until a Version call succeeds."""
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=log)
         wait_socket(self.socket, self.proc, START_TIMEOUT, self.name)
-        # containerd opens its socket before the CRI plugin is ready; wait
-        # for a Version answer so the idle figures include the plugin.
+        # containerd opens its socket before the CRI plugin is ready, so wait
+        # for a Version response: the idle figures then include the plugin.
         deadline = time.monotonic() + START_TIMEOUT
         with self.client() as c:
             while True:
@@ -305,7 +308,7 @@ def restrict_oom_score_adj():
 
     Lowering the score needs CAP_SYS_RESOURCE, which some containers and
     VMs withhold even from root. runc then fails every sandbox because
-    containerd asks for -998 for pause; containerd's restrict_oom_score_adj
+    containerd requests -998 for pause. containerd's restrict_oom_score_adj
     raises such requests to containerd's own score instead.
     """
     with open("/proc/self/status") as f:
@@ -404,7 +407,7 @@ def push_pull_images(registry, reps, big_mib, layers):
     """
     pushed = {"big": [], "layers": []}
     for rep in range(reps):
-        # Three layers of big_mib/3 each, the usual shape of an application image.
+        # Three layers of big_mib/3 each, so the pull fetches layers in turn.
         part = big_mib * MIB // 3
         big = [random_layer(f"blob{i}", part) for i in range(3)]
         pushed["big"].append(images.busybox_image(registry, f"big{rep}", extra_layers=big)
@@ -791,7 +794,8 @@ def main():
     workdir = tempfile.mkdtemp(prefix="crisp-bench-")
     record = {"date": started.isoformat(timespec="seconds"), "machine": machine(),
               "versions": versions(opts.builddir), "command": sys.argv,
-              "options": vars(opts), "results": {}}
+              "options": vars(opts), "results": {},
+              "containerd_restrict_oom_score_adj": restrict_oom_score_adj()}
     running = []
     try:
         with Registry() as registry:
