@@ -242,8 +242,13 @@ class Crisp(Runtime):
                      "--insecure-registry", registry.host]
 
     def helper_pids(self):
-        return [pid for pid, ppid, comm, _ in processes()
-                if ppid == self.pid and comm == "crisp-pause"]
+        # crispd starts as the keeper; the reactor is its crispd child and
+        # runs the pause processes (the keeper adopts them after a crash).
+        table = processes()
+        reactors = [pid for pid, ppid, comm, _ in table if ppid == self.pid and comm == "crispd"]
+        parents = {self.pid, *reactors}
+        return reactors + [pid for pid, ppid, comm, _ in table
+                           if ppid in parents and comm == "crisp-pause"]
 
 
 CONTAINERD_CONFIG = """\
@@ -570,7 +575,7 @@ def bench_runtime(runtime, opts, refs, logdir):
     log = lambda text: print(f"[{runtime.name}] {text}", file=sys.stderr, flush=True)  # noqa: E731
 
     time.sleep(opts.settle)
-    result["idle_rss_kib"], result["idle_pss_kib"] = memory_of([runtime.pid])
+    result["idle_rss_kib"], result["idle_pss_kib"] = memory_of(runtime.overhead_pids())
     log(f"idle RSS {result['idle_rss_kib']} KiB")
 
     c.call("PullImage", image=c.msg("ImageSpec", image=refs["busybox"]))
