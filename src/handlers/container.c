@@ -241,14 +241,8 @@ static void reap_only(void *data, pid_t pid, int exit_code, int signal)
     free(r);
 }
 
-static void on_container_exit(void *data, pid_t pid, int exit_code, int signal)
+void container_unwatch(struct container *c)
 {
-    struct container *c = data;
-    _cleanup_err_ struct err *e = NULL;
-
-    log_emit(LOG_LEVEL_INFO, NULL, &(struct log_ids){.container_id = c->id, .pod_id = c->sandbox_id},
-             "container process %d exited with code %d", (int)pid, exit_code);
-    (void)signal;
     proc_watch_free(c->watch);
     c->watch = NULL;
     if (c->stop_timer) {
@@ -259,18 +253,39 @@ static void on_container_exit(void *data, pid_t pid, int exit_code, int signal)
     c->proc = NULL;
     close_and_reset(&c->pidfd);
     c->pid = 0;
+}
+
+void container_exited(struct container *c, int exit_code, int64_t finished_at, const char *reason,
+                      const char *message)
+{
+    _cleanup_err_ struct err *e = NULL;
 
     if (c->state == CONTAINER_RUNNING || c->state == CONTAINER_CREATED) {
         c->state = CONTAINER_EXITED;
-        c->finished_at = now_ns();
+        c->finished_at = finished_at;
         c->exit_code = exit_code;
         free(c->reason);
-        c->reason = xstrdup(exit_code == 0 ? "Completed" : "Error");
+        c->reason = xstrdup(reason ? reason : exit_code == 0 ? "Completed" : "Error");
+        if (message) {
+            free(c->message);
+            c->message = xstrdup(message);
+        }
     }
     c->stopping = false;
     if (store_save_container(handlers_crisp->store, c, &e) < 0)
         log_warn_err(e, "saving container state failed; ignored");
     waiters_notify(&c->stop_waiters, NULL);
+}
+
+static void on_container_exit(void *data, pid_t pid, int exit_code, int signal)
+{
+    struct container *c = data;
+
+    (void)signal;
+    log_emit(LOG_LEVEL_INFO, NULL, &(struct log_ids){.container_id = c->id, .pod_id = c->sandbox_id},
+             "container process %d exited with code %d", (int)pid, exit_code);
+    container_unwatch(c);
+    container_exited(c, exit_code, now_ns(), NULL, NULL);
 }
 
 /* ---- CreateContainer ---- */

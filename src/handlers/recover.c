@@ -62,19 +62,12 @@ static void finish_adopted(struct container *c, bool have_record, int exit_code,
                            int64_t finished_at)
 {
     c->pid = 0;
-    c->state = CONTAINER_EXITED;
-    c->finished_at = have_record ? finished_at : now_ns();
-    c->exit_code = have_record ? exit_code : 255;
-    free(c->reason);
-    c->reason = xstrdup(!have_record ? "Unknown" : exit_code == 0 ? "Completed" : "Error");
-    if (!have_record) {
-        free(c->message);
-        c->message = xstrdup("the container ended while crispd was not running and no keeper "
-                             "recorded its exit code");
-    }
-    c->stopping = false;
-    store_save_container(handlers_crisp->store, c, NULL);
-    waiters_notify(&c->stop_waiters, NULL);
+    if (have_record)
+        container_exited(c, exit_code, finished_at, NULL, NULL);
+    else
+        container_exited(c, 255, now_ns(), "Unknown",
+                         "the container ended while crispd was not running and no keeper "
+                         "recorded its exit code");
 }
 
 /* Look for the exit record the keeper writes once it has reaped the adopted process. */
@@ -102,15 +95,13 @@ static void on_record_poll(evutil_socket_t fd, short what, void *data)
 static void on_adopted_container_exit(void *data, pid_t pid, int exit_code, int signal)
 {
     struct container *c = data;
+    pid_t adopted = c->pid;
 
     (void)pid;
     (void)exit_code;
     (void)signal;
-    proc_watch_free(c->watch);
-    c->watch = NULL;
-    if (c->stop_timer)
-        event_free(c->stop_timer);
-    close_and_reset(&c->pidfd);
+    container_unwatch(c);
+    c->pid = adopted; /* the exit record is named after it */
 
     /* The stop timer slot holds the poll, so removing the container frees it. */
     c->exit_polls = 0;
@@ -209,19 +200,9 @@ void handlers_detach(struct crisp *crisp)
 
     ctrs = store_containers(crisp->store, &n);
     for (size_t i = 0; i < n; i++) {
-        struct container *c = ctrs[i];
-
-        proc_watch_free(c->watch);
-        c->watch = NULL;
-        if (c->stop_timer) {
-            event_free(c->stop_timer);
-            c->stop_timer = NULL;
-        }
-        platform_ctr_free(c->proc);
-        c->proc = NULL;
-        log_pump_free(c->log);
-        c->log = NULL;
-        close_and_reset(&c->pidfd);
+        container_unwatch(ctrs[i]);
+        log_pump_free(ctrs[i]->log);
+        ctrs[i]->log = NULL;
     }
 
     sbs = store_sandboxes(crisp->store, &n);

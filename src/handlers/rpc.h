@@ -74,6 +74,15 @@ extern struct crisp *handlers_crisp;
 
 /* Stop a container: signal, then SIGKILL after timeout_s; w->done runs once it has exited. */
 void container_stop(struct crisp *crisp, struct container *c, int64_t timeout_s, struct waiter *w);
+/* Stop watching c's process: its watch, stop timer, platform handle and pidfd go. */
+void container_unwatch(struct container *c);
+/*
+ * Record that c's process ended (a CREATED or RUNNING container becomes
+ * EXITED; reason NULL picks Completed or Error by the code), save the
+ * record and wake the calls waiting for it to stop.
+ */
+void container_exited(struct container *c, int exit_code, int64_t finished_at, const char *reason,
+                      const char *message);
 /* Pump the output FIFOs of a container crispd did not create this time into its log. */
 int container_open_log(struct crisp *crisp, struct container *c, struct err **err);
 /* Release a stopped container's resources and records. */

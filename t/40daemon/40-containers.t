@@ -2,6 +2,7 @@
 """Containers from a registry image: create, start, logs, exit, stop, remove."""
 
 import os
+import shutil
 import re
 import sys
 import tempfile
@@ -226,12 +227,7 @@ def body():
             done_when_flow(d, reg, "v1", logdir)
             done_when_flow(d, reg, "v1alpha2", logdir)
             tap.is_(leftovers(d.tmpdir), [], "no mounts are left")
-    for root, dirs, files in os.walk(logdir, topdown=False):
-        for name in files:
-            os.unlink(os.path.join(root, name))
-        for name in dirs:
-            os.rmdir(os.path.join(root, name))
-    os.rmdir(logdir)
+    shutil.rmtree(logdir)
 
 
 tap.run(body)

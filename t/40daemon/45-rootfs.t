@@ -3,6 +3,7 @@
 
 import json
 import os
+import shutil
 import re
 import sys
 import tempfile
@@ -110,12 +111,8 @@ def body():
             tap.is_(os.listdir(hostdir), ["from-host"], "nothing was written to the bind mount")
 
     for directory in (logdir, hostdir):
-        for root, dirs, files in os.walk(directory, topdown=False):
-            for name in files:
-                os.unlink(os.path.join(root, name))
-            for name in dirs:
-                os.rmdir(os.path.join(root, name))
-        os.rmdir(directory)
+
+        shutil.rmtree(directory)
 
 
 tap.run(body)

@@ -2,6 +2,7 @@
 """CRI log files: long lines, partial lines, volume, rotation and reopening."""
 
 import os
+import shutil
 import re
 import sys
 import tempfile
@@ -125,12 +126,7 @@ def body():
 
             c.call("RemovePodSandbox", pod_sandbox_id=pod)
 
-    for root, dirs, files in os.walk(logdir, topdown=False):
-        for name in files:
-            os.unlink(os.path.join(root, name))
-        for name in dirs:
-            os.rmdir(os.path.join(root, name))
-    os.rmdir(logdir)
+    shutil.rmtree(logdir)
 
 
 tap.run(body)

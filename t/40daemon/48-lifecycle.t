@@ -3,6 +3,7 @@
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -101,12 +102,7 @@ def body():
             c.call("RemovePodSandbox", pod_sandbox_id=pod)
             tap.is_(list(c.call("ListContainers").containers), [], "pod removal removes all")
 
-    for root, dirs, files in os.walk(logdir, topdown=False):
-        for name in files:
-            os.unlink(os.path.join(root, name))
-        for name in dirs:
-            os.rmdir(os.path.join(root, name))
-    os.rmdir(logdir)
+    shutil.rmtree(logdir)
 
 
 tap.run(body)

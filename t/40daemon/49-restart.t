@@ -3,6 +3,7 @@
 
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -130,12 +131,7 @@ def body():
             d2.remove_tmpdir()
             tap.is_(leftovers(d.tmpdir), [], "no mounts are left")
 
-    for root, dirs, files in os.walk(logdir, topdown=False):
-        for name in files:
-            os.unlink(os.path.join(root, name))
-        for name in dirs:
-            os.rmdir(os.path.join(root, name))
-    os.rmdir(logdir)
+    shutil.rmtree(logdir)
 
 
 tap.run(body)
