@@ -12,6 +12,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "handlers/resources.h"
 #include "handlers/rpc.h"
 #include "image/image.h"
 #include "platform/platform.h"
@@ -243,6 +244,7 @@ static void on_container_exit(void *data, pid_t pid, int exit_code, int signal)
 {
     struct container *c = data;
     _cleanup_err_ struct err *e = NULL;
+    bool oom_killed;
 
     log_emit(LOG_LEVEL_INFO, NULL, &(struct log_ids){.container_id = c->id, .pod_id = c->sandbox_id},
              "container process %d exited with code %d", (int)pid, exit_code);
@@ -258,12 +260,13 @@ static void on_container_exit(void *data, pid_t pid, int exit_code, int signal)
     close_and_reset(&c->pidfd);
     c->pid = 0;
 
+    oom_killed = container_cgroup_exited(handlers_crisp, c);
     if (c->state == CONTAINER_RUNNING || c->state == CONTAINER_CREATED) {
         c->state = CONTAINER_EXITED;
         c->finished_at = now_ns();
         c->exit_code = exit_code;
         free(c->reason);
-        c->reason = xstrdup(exit_code == 0 ? "Completed" : "Error");
+        c->reason = xstrdup(oom_killed ? "OOMKilled" : exit_code == 0 ? "Completed" : "Error");
     }
     c->stopping = false;
     if (store_save_container(handlers_crisp->store, c, &e) < 0)
@@ -288,6 +291,7 @@ struct create_op {
     char **layer_dirs;
     struct ctr_mount *mounts;
     int stdout_read, stderr_read;
+    char *cgroup_path;
 };
 
 static void create_op_free(struct create_op *op)
@@ -298,6 +302,7 @@ static void create_op_free(struct create_op *op)
     strv_free(op->env);
     strv_free(op->layer_dirs);
     free(op->mounts);
+    free(op->cgroup_path);
     closep(&op->stdout_read);
     closep(&op->stderr_read);
     if (op->spec.stdout_fd >= 0)
@@ -313,6 +318,7 @@ static void create_rollback(struct crisp *crisp, struct container *c)
 
     log_pump_free(c->log);
     c->log = NULL;
+    container_cgroup_remove(crisp, c);
     if (platform_ctr_cleanup(c->dir, &e) < 0)
         log_warn_err(e, "cleaning up a failed container left files behind");
     store_remove_container(crisp->store, c, NULL);
@@ -338,6 +344,7 @@ static void on_container_created(void *data, struct ctr_proc *proc, const struct
     c->pid = proc->pid;
     c->pidfd = TAKE_FD(proc->pidfd); /* the container owns the pidfd, proc its sync socket */
     c->watch = proc_watch_new(crisp->base, c->pid, c->pidfd, on_container_exit, c);
+    container_cgroup_watch(crisp, c);
     c->state = CONTAINER_CREATED;
     if (store_save_container(crisp->store, c, &e) < 0) {
         proc_signal(c->pidfd, SIGKILL, NULL);
@@ -557,6 +564,9 @@ void rpc_create_container(struct rpc *rpc)
         op->spec.host_pid = pid_mode == RUNTIME__V1__NAMESPACE_MODE__NODE;
     }
 
+    if (container_cgroup_create(crisp, sb, c, &op->cgroup_path, &e) < 0)
+        goto fail;
+    op->spec.cgroup_path = op->cgroup_path;
     if (platform_ctr_create(crisp->base, &op->spec, on_container_created, rpc, &e) < 0)
         goto fail;
     /* The child has its own copies of the write ends now. */
@@ -828,6 +838,7 @@ int container_remove(struct crisp *crisp, struct container *c, struct err **err)
     c->proc = NULL;
     log_pump_free(c->log);
     c->log = NULL;
+    container_cgroup_remove(crisp, c);
     if (platform_ctr_cleanup(c->dir, err) < 0)
         return -1;
     log_emit(LOG_LEVEL_INFO, NULL, &(struct log_ids){.container_id = c->id}, "container '%s' removed",
@@ -889,6 +900,7 @@ void rpc_container_status(struct rpc *rpc)
     Runtime__V1__ContainerStatusResponse resp = RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INIT;
     Runtime__V1__ContainerStatus status = RUNTIME__V1__CONTAINER_STATUS__INIT;
     Runtime__V1__ImageSpec image = RUNTIME__V1__IMAGE_SPEC__INIT;
+    Runtime__V1__ContainerResources resources = RUNTIME__V1__CONTAINER_RESOURCES__INIT;
     Runtime__V1__ContainerStatusResponse__InfoEntry info =
         RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INFO_ENTRY__INIT;
     Runtime__V1__ContainerStatusResponse__InfoEntry *infos[] = {&info};
@@ -927,6 +939,8 @@ void rpc_container_status(struct rpc *rpc)
     status.mounts = c->config->mounts;
     status.log_path = c->log_path ? c->log_path : (char *)"";
     status.stop_signal = c->config->stop_signal;
+    resources.linux = container_resources(c);
+    status.resources = &resources;
     resp.status = &status;
     if (req->verbose) {
         info_json = container_info_json(c);

@@ -309,7 +309,11 @@ int cgroup_write_all(const char *path, const struct cgroup_writes *w,
             retry[i] = pass == 0 && (r == -EINVAL || r == -EBUSY);
             if (r == 0 || retry[i] || (r == -ENOENT && item->optional))
                 continue;
-            return err_errno(err, -r, "write '%s' to '%s'", item->value, file);
+            err_errno(err, -r, "write '%s' to '%s'", item->value, file);
+            /* The kernel rejects a value it cannot apply (a CPU that does not exist). */
+            if (r == -EINVAL || r == -ERANGE)
+                (*err)->status = GRPC_STATUS_INVALID_ARGUMENT;
+            return -1;
         }
     }
     return 0;
@@ -369,25 +373,33 @@ int cgroup_update(const char *path, const struct cgroup_resources *res, struct e
     return 0;
 }
 
-int cgroup_open_for_clone(const char *path, struct err **err)
-{
-    _cleanup_free_ char *dir = NULL;
-    int fd;
-
-    if (ops_in_use()->version != 2)
-        return -1;
-    dir = xasprintf(CGROUP_MOUNT "%s", path);
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return err_sys(err, "open cgroup '%s'", dir);
-    return fd;
-}
 
 char *cgroup_pod_process_path(const char *pod_path)
 {
     if (ops_in_use()->version == 2)
         return xasprintf("%s/pause", pod_path);
     return xstrdup(pod_path);
+}
+
+int cgroup_clone_fd(const char *path, int *ret_fd, struct err **err)
+{
+    _cleanup_free_ char *dir = NULL;
+
+    *ret_fd = -1;
+    if (!path || ops_in_use()->version != 2)
+        return 0;
+    dir = xasprintf(CGROUP_MOUNT "%s", path);
+    *ret_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*ret_fd < 0)
+        return err_sys(err, "open cgroup '%s'", dir);
+    return 0;
+}
+
+int cgroup_child_join(const char *path, struct err **err)
+{
+    if (!path || ops_in_use()->version == 2)
+        return 0;
+    return cgroup_enter(path, 0, err);
 }
 
 int cgroup_enter(const char *path, pid_t pid, struct err **err)

@@ -114,19 +114,22 @@ int cgroup_create(const char *path, const struct cgroup_resources *res, struct e
 int cgroup_update(const char *path, const struct cgroup_resources *res, struct err **err);
 
 /*
- * Open the v2 cgroup directory at path for clone3(CLONE_INTO_CGROUP).
- * Returns the fd (O_CLOEXEC), or -1 with no error on v1, where the new
- * process joins with cgroup_enter() instead.
- */
-int cgroup_open_for_clone(const char *path, struct err **err);
-
-/*
  * The cgroup the pause process of the pod cgroup at pod_path joins: the pod
  * cgroup itself on v1; on v2 its leaf "<pod_path>/pause", because a v2
  * cgroup that holds processes cannot enable controllers for the container
  * cgroups below it.  Caller frees.
  */
 char *cgroup_pod_process_path(const char *pod_path);
+
+/*
+ * Hooks of the process set-up code (path NULL: no cgroup).  Before clone3()
+ * the parent opens the v2 cgroup directory for CLONE_INTO_CGROUP into
+ * *ret_fd (O_CLOEXEC), or sets it to -1 on v1 or without a cgroup.  The
+ * child calls cgroup_child_join() before anything else: it joins every v1
+ * hierarchy and does nothing on v2.
+ */
+int cgroup_clone_fd(const char *path, int *ret_fd, struct err **err);
+int cgroup_child_join(const char *path, struct err **err);
 
 /* Move pid (0: the caller) into the cgroup at path, in every hierarchy. */
 int cgroup_enter(const char *path, pid_t pid, struct err **err);
