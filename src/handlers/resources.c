@@ -293,9 +293,9 @@ Runtime__V1__LinuxContainerResources *container_resources(const struct container
 /*
  * The stored resources with update's over them, as containerd merges
  * them: set (non-zero) fields replace, hugepage limits replace those of
- * the same page size, unified entries those of the same key.  Packing
- * both messages into one buffer and unpacking it is protobuf's merge;
- * the repeated fields are then cut down to the last entry of each key.
+ * the same page size, unified entries those of the same key.  Unpacking
+ * both messages packed into one buffer merges them as protobuf defines.
+ * The repeated fields are then cut down to the last entry of each key.
  */
 static Runtime__V1__LinuxContainerResources *
 merge_resources(const Runtime__V1__LinuxContainerResources *stored,

@@ -14,13 +14,13 @@ struct cgroup_ops {
     int version;
     /* Pure: the interface file writes for res, see cgroup_render(). */
     int (*render)(const struct cgroup_resources *res, struct cgroup_writes *out, struct err **err);
-    /* Make the directory at path and missing ancestors; *ret_created tells whether path was new. */
+    /* Make the directory at path and missing ancestors; *ret_created is true when path is new. */
     int (*create)(const char *path, bool *ret_created, struct err **err);
     int (*write)(const char *path, const struct cgroup_writes *w, struct err **err);
     int (*enter)(const char *path, pid_t pid, struct err **err);
     int (*remove)(const char *path, bool kill, struct err **err);
     int (*oom_kills)(const char *path, uint64_t *ret_count, struct err **err);
-    /* An fd that turns readable on an OOM event, and the file whose changes it reports. */
+    /* Open an fd that turns readable on an OOM event in the cgroup. */
     int (*oom_open)(const char *path, int *ret_fd, struct err **err);
     /* Drain fd after a wake-up; returns 1 for an OOM event, 0 for none, -1 once the cgroup is gone. */
     int (*oom_read)(const char *path, int fd, uint64_t *last_count);

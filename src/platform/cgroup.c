@@ -278,10 +278,10 @@ int cgroup_rmdir_tree(const char *dir, bool kill)
 }
 
 /*
- * Two passes: a write the kernel rejects with EINVAL or EBUSY is tried
- * again after the others, since some limits depend on each other (v1
+ * A write the kernel rejects with EINVAL or EBUSY is tried again after the
+ * others, because some limits depend on each other.  For example v1
  * memory.memsw.limit_in_bytes must stay at or above memory.limit_in_bytes,
- * so raising both needs memsw first and lowering both memory first).
+ * so raising both needs memsw first and lowering both needs memory first.
  */
 int cgroup_write_all(const char *path, const struct cgroup_writes *w,
                      char *(*dir_of)(const char *path, const char *file), struct err **err)

@@ -17,7 +17,7 @@
 
 struct event_base;
 
-/* How cgroup_parent of a pod is written. */
+/* Form of a pod's cgroup_parent, set by the kubelet's cgroup driver. */
 enum cgroup_driver {
     CGROUP_DRIVER_CGROUPFS, /* a path: "/kubepods/burstable/pod123" */
     CGROUP_DRIVER_SYSTEMD,  /* a slice name: "kubepods-burstable-pod123.slice" */
@@ -116,7 +116,7 @@ int cgroup_update(const char *path, const struct cgroup_resources *res, struct e
 /*
  * The cgroup the pause process of the pod cgroup at pod_path joins: the pod
  * cgroup itself on v1; on v2 its leaf "<pod_path>/pause", because a v2
- * cgroup that holds processes cannot enable controllers for the container
+ * cgroup that contains processes cannot enable controllers for the container
  * cgroups below it.  Caller frees.
  */
 char *cgroup_pod_process_path(const char *pod_path);
