@@ -141,6 +141,10 @@ static int load_config_file(struct options *o, struct err **err)
     grace = json_object_get(root, "shutdown_grace_ms");
     if (json_is_integer(grace) && !c->shutdown_grace_ms)
         c->shutdown_grace_ms = (unsigned)json_integer_value(grace);
+    if (handlers_load_cgroup_config(c, root, err) < 0) {
+        json_decref(root);
+        return err_wrap(err, "config file '%s'", c->config_path);
+    }
     json_decref(root);
     return 0;
 }

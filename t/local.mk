@@ -14,3 +14,4 @@ TESTS += \
 	t/80regress/concurrent-lifecycle.t \
 	t/99fuzz/replay.t
 EXTRA_DIST += t/lib/cri.py t/lib/daemon.py t/lib/images.py t/lib/registry.py t/lib/tap.py
+TESTS += t/40daemon/60-cgroups.t

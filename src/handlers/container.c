@@ -13,6 +13,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "handlers/resources.h"
 #include "handlers/rpc.h"
 #include "image/image.h"
 #include "keeper.h"
@@ -259,13 +260,17 @@ void container_exited(struct container *c, int exit_code, int64_t finished_at, c
                       const char *message)
 {
     _cleanup_err_ struct err *e = NULL;
+    bool oom_killed = container_cgroup_exited(handlers_crisp, c);
 
     if (c->state == CONTAINER_RUNNING || c->state == CONTAINER_CREATED) {
         c->state = CONTAINER_EXITED;
         c->finished_at = finished_at;
         c->exit_code = exit_code;
         free(c->reason);
-        c->reason = xstrdup(reason ? reason : exit_code == 0 ? "Completed" : "Error");
+        c->reason = xstrdup(reason       ? reason
+                            : oom_killed ? "OOMKilled"
+                            : exit_code == 0 ? "Completed"
+                                             : "Error");
         if (message) {
             free(c->message);
             c->message = xstrdup(message);
@@ -305,6 +310,7 @@ struct create_op {
     char **layer_dirs;
     struct ctr_mount *mounts;
     int stdout_read, stderr_read;
+    char *cgroup_path;
 };
 
 static void create_op_free(struct create_op *op)
@@ -315,6 +321,7 @@ static void create_op_free(struct create_op *op)
     strv_free(op->env);
     strv_free(op->layer_dirs);
     free(op->mounts);
+    free(op->cgroup_path);
     closep(&op->stdout_read);
     closep(&op->stderr_read);
     if (op->spec.stdout_fd >= 0)
@@ -330,6 +337,7 @@ static void create_rollback(struct crisp *crisp, struct container *c)
 
     log_pump_free(c->log);
     c->log = NULL;
+    container_cgroup_remove(crisp, c);
     if (platform_ctr_cleanup(c->dir, &e) < 0)
         log_warn_err(e, "cleaning up a failed container left files behind");
     store_remove_container(crisp->store, c, NULL);
@@ -363,6 +371,7 @@ static void on_container_created(void *data, struct ctr_proc *proc, const struct
     c->start_time = proc_start_time(proc->pid);
     c->pidfd = TAKE_FD(proc->pidfd); /* the container owns the pidfd, proc its sync socket */
     c->watch = proc_watch_new(crisp->base, c->pid, c->pidfd, on_container_exit, c);
+    container_cgroup_watch(crisp, c);
     c->state = CONTAINER_CREATED;
     if (store_save_container(crisp->store, c, &e) < 0) {
         proc_signal(c->pidfd, SIGKILL, NULL);
@@ -637,6 +646,9 @@ void rpc_create_container(struct rpc *rpc)
         op->spec.host_pid = pid_mode == RUNTIME__V1__NAMESPACE_MODE__NODE;
     }
 
+    if (container_cgroup_create(crisp, sb, c, &op->cgroup_path, &e) < 0)
+        goto fail;
+    op->spec.cgroup_path = op->cgroup_path;
     if (platform_ctr_create(crisp->base, &op->spec, on_container_created, rpc, &e) < 0)
         goto fail;
     /* The child has its own copies of the write ends now. */
@@ -922,6 +934,7 @@ int container_remove(struct crisp *crisp, struct container *c, struct err **err)
     c->proc = NULL;
     log_pump_free(c->log);
     c->log = NULL;
+    container_cgroup_remove(crisp, c);
     if (platform_ctr_cleanup(c->dir, err) < 0)
         return -1;
     log_emit(LOG_LEVEL_INFO, NULL, &(struct log_ids){.container_id = c->id}, "container '%s' removed",
@@ -983,6 +996,7 @@ void rpc_container_status(struct rpc *rpc)
     Runtime__V1__ContainerStatusResponse resp = RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INIT;
     Runtime__V1__ContainerStatus status = RUNTIME__V1__CONTAINER_STATUS__INIT;
     Runtime__V1__ImageSpec image = RUNTIME__V1__IMAGE_SPEC__INIT;
+    Runtime__V1__ContainerResources resources = RUNTIME__V1__CONTAINER_RESOURCES__INIT;
     Runtime__V1__ContainerStatusResponse__InfoEntry info =
         RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INFO_ENTRY__INIT;
     Runtime__V1__ContainerStatusResponse__InfoEntry *infos[] = {&info};
@@ -1021,6 +1035,8 @@ void rpc_container_status(struct rpc *rpc)
     status.mounts = c->config->mounts;
     status.log_path = c->log_path ? c->log_path : (char *)"";
     status.stop_signal = c->config->stop_signal;
+    resources.linux = container_resources(c);
+    status.resources = &resources;
     resp.status = &status;
     if (req->verbose) {
         info_json = container_info_json(c);

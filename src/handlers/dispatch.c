@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "handlers/resources.h"
 #include "handlers/rpc.h"
 #include "reactor/grpc.h"
 #include "util/cleanup.h"
@@ -17,6 +18,8 @@ static const struct {
 } handler_table[] = {
     {"Version", rpc_version},
     {"Status", rpc_status},
+    {"RuntimeConfig", rpc_runtime_config},
+    {"UpdateContainerResources", rpc_update_container_resources},
     {"RunPodSandbox", rpc_run_pod_sandbox},
     {"StopPodSandbox", rpc_stop_pod_sandbox},
     {"RemovePodSandbox", rpc_remove_pod_sandbox},

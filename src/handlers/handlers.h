@@ -6,6 +6,7 @@
 #define CRISP_HANDLERS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -29,7 +30,16 @@ struct crisp_config {
     char *pause_path;
     char **insecure_registries; /* NULL-terminated */
     unsigned shutdown_grace_ms;
+    int cgroup_driver;          /* enum cgroup_driver: how pods write cgroup_parent */
+    int64_t pids_limit;         /* pids.max of every container, 0: not set */
 };
+
+/*
+ * Read "cgroup_driver" ("cgroupfs", the default, or "systemd") and
+ * "pids_limit" (-1 for unlimited) from the configuration file's JSON
+ * object root (a json_t *).
+ */
+int handlers_load_cgroup_config(struct crisp_config *c, void *root, struct err **err);
 
 /* The daemon: everything a handler can reach. */
 struct crisp {

@@ -8,4 +8,5 @@ libcrisp_a_SOURCES += \
 	src/handlers/container.c \
 	src/handlers/images.c \
 	src/handlers/logs.c \
-	src/handlers/recover.c
+	src/handlers/recover.c \
+	src/handlers/resources.c src/handlers/resources.h

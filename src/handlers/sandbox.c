@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "handlers/resources.h"
 #include "handlers/rpc.h"
 #include "keeper.h"
 #include "platform/platform.h"
@@ -102,6 +103,7 @@ static void on_pod_started(void *data, const struct pod_proc *proc, const struct
 
     if (err) {
         if (sb) {
+            pod_cgroup_remove(crisp, sb);
             rm_rf(sb->state_dir, NULL);
             store_remove_sandbox(crisp->store, sb, NULL);
         }
@@ -130,7 +132,7 @@ void rpc_run_pod_sandbox(struct rpc *rpc)
     const Runtime__V1__PodSandboxConfig *config = req->config;
     const Runtime__V1__NamespaceOption *ns;
     _cleanup_err_ struct err *e = NULL;
-    _cleanup_free_ char *name = NULL;
+    _cleanup_free_ char *name = NULL, *cgroup_path = NULL;
     struct pod_spec spec = {0};
     struct sandbox *sb, *other;
 
@@ -172,11 +174,16 @@ void rpc_run_pod_sandbox(struct rpc *rpc)
     spec.pod_pid_namespace = !(ns && ns->pid == RUNTIME__V1__NAMESPACE_MODE__NODE);
     spec.pause_path = crisp->config->pause_path;
     spec.state_dir = sb->state_dir;
+    if (pod_cgroup_create(crisp, sb, &cgroup_path, &e) < 0)
+        goto fail;
+    spec.cgroup_path = cgroup_path;
     if (platform_pod_start(crisp->base, &spec, on_pod_started, rpc, &e) < 0)
         goto fail;
     return;
 
 fail:
+    if (cgroup_path)
+        pod_cgroup_remove(crisp, sb);
     rm_rf(sb->state_dir, NULL);
     store_remove_sandbox(crisp->store, sb, NULL);
     rpc_fail(rpc, e);
@@ -299,6 +306,7 @@ static void pod_stop_finish(struct pod_stop *op, const struct err *err)
                 return rpc_fail(rpc, e);
             ctrs = store_containers(crisp->store, &n);
         }
+        pod_cgroup_remove(crisp, sb);
         if (sb->state_dir && rm_rf(sb->state_dir, &e) < 0)
             return rpc_fail(rpc, e);
         log_emit(LOG_LEVEL_INFO, NULL, &rpc->ids, "pod sandbox '%s' removed", sb->name);

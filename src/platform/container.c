@@ -17,6 +17,7 @@
 
 #include <event2/event.h>
 
+#include "platform/cgroup.h"
 #include "platform/internal.h"
 #include "platform/platform.h"
 #include "platform/proc.h"
@@ -168,6 +169,9 @@ static void __attribute__((noreturn)) ctr_child(const struct ctr_spec *spec, str
     ssize_t n;
 
     child_reset_signals();
+    /* cgroup hook: join before set-up so that the set-up is accounted too. */
+    if (cgroup_child_join(spec->cgroup_path, &e) < 0)
+        child_fail(sync_fd, e, 1);
     (void)setsid();
     umask(022);
     if (child_close_fds(keep, ARRAY_SIZE(keep), &e) < 0)
@@ -236,12 +240,14 @@ fail:
 static pid_t clone_in_pod(const struct ctr_spec *spec, struct pod_ns *ns, int *ret_pidfd,
                           struct err **err)
 {
-    _cleanup_close_ int own_pid_ns = -EBADF;
+    _cleanup_close_ int own_pid_ns = -EBADF, cgroup_fd = -EBADF;
     uint64_t flags = CLONE_NEWNS;
     pid_t pid;
 
     if (!spec->join_pod_pid && !spec->host_pid)
         flags |= CLONE_NEWPID;
+    if (cgroup_clone_fd(spec->cgroup_path, &cgroup_fd, err) < 0)
+        return -1;
     if (ns->pid >= 0) {
         own_pid_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
         if (own_pid_ns < 0)
@@ -249,7 +255,7 @@ static pid_t clone_in_pod(const struct ctr_spec *spec, struct pod_ns *ns, int *r
         if (setns(ns->pid, CLONE_NEWPID) < 0)
             return err_sys(err, "enter the pod's PID namespace");
     }
-    pid = proc_clone(flags, ret_pidfd, err);
+    pid = proc_clone_into(flags, cgroup_fd, ret_pidfd, err);
     if (pid != 0 && own_pid_ns >= 0 && setns(own_pid_ns, CLONE_NEWPID) < 0)
         abort(); /* later children would all land in this pod: nothing sane is left */
     return pid;

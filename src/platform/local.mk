@@ -27,3 +27,12 @@ fuzz_fuzz_crilog_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
 fuzz_fuzz_crilog_LDFLAGS = -fsanitize=fuzzer,address,undefined
 fuzz_fuzz_crilog_LDADD = $(CRISP_LIBS)
 endif
+
+libcrisp_a_SOURCES += \
+	src/platform/cgroup.h src/platform/cgroup-internal.h \
+	src/platform/cgroup.c src/platform/cgroup-v1.c src/platform/cgroup-v2.c
+
+check_PROGRAMS += t/00unit/platform/cgroup
+TESTS += t/00unit/platform/cgroup
+t_00unit_platform_cgroup_SOURCES = t/00unit/platform/cgroup.c
+t_00unit_platform_cgroup_LDADD = $(CRISP_LIBS)

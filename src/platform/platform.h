@@ -42,6 +42,7 @@ struct pod_spec {
     bool pod_pid_namespace;  /* NamespaceMode POD for PID: pause is PID 1 of a new namespace */
     const char *pause_path;  /* the crisp-pause binary */
     const char *state_dir;   /* per-pod directory under the state dir */
+    const char *cgroup_path; /* cgroup the pause process joins before execve, NULL: none */
 };
 
 struct pod_proc {
@@ -105,6 +106,8 @@ struct ctr_spec {
 
     int stdout_fd;            /* write ends for the process, duplicated into it */
     int stderr_fd;
+
+    const char *cgroup_path;  /* existing cgroup the process joins before set-up, NULL: none */
 };
 
 /*

@@ -15,6 +15,7 @@
 
 #include <event2/event.h>
 
+#include "platform/cgroup.h"
 #include "platform/internal.h"
 #include "platform/platform.h"
 #include "platform/proc.h"
@@ -89,6 +90,8 @@ static void __attribute__((noreturn)) pod_child(const struct pod_spec *spec, int
     struct err *e = NULL;
 
     child_reset_signals();
+    if (cgroup_child_join(spec->cgroup_path, &e) < 0) /* cgroup hook */
+        child_fail(sync_fd, e, 1);
     (void)setsid();
     if (child_close_fds(keep, ARRAY_SIZE(keep), &e) < 0 || stdio_to_null(&e) < 0)
         child_fail(sync_fd, e, 1);
@@ -180,6 +183,7 @@ static uint64_t pod_clone_flags(const struct pod_spec *spec)
 int platform_pod_start(struct event_base *base, const struct pod_spec *spec, pod_started_fn cb,
                        void *data, struct err **err)
 {
+    _cleanup_close_ int cgroup_fd = -EBADF;
     struct pod_start *ps;
     int fds[2];
     pid_t pid;
@@ -187,7 +191,7 @@ int platform_pod_start(struct event_base *base, const struct pod_spec *spec, pod
     if (!spec->pause_path || !spec->pause_path[0])
         return err_status(err, GRPC_STATUS_INVALID_ARGUMENT, "pod %s: pause binary path is empty",
                           spec->id);
-    if (sync_pair(fds, err) < 0)
+    if (cgroup_clone_fd(spec->cgroup_path, &cgroup_fd, err) < 0 || sync_pair(fds, err) < 0)
         return -1;
 
     ps = xzalloc(sizeof(*ps));
@@ -195,7 +199,7 @@ int platform_pod_start(struct event_base *base, const struct pod_spec *spec, pod
     ps->data = data;
     ps->sync_fd = fds[0];
 
-    pid = proc_clone(pod_clone_flags(spec), &ps->proc.pidfd, err);
+    pid = proc_clone_into(pod_clone_flags(spec), cgroup_fd, &ps->proc.pidfd, err);
     if (pid == 0) {
         close(fds[0]);
         pod_child(spec, fds[1]);

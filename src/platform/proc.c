@@ -48,6 +48,11 @@ static void reset_signals(void)
 
 pid_t proc_clone(uint64_t flags, int *ret_pidfd, struct err **err)
 {
+    return proc_clone_into(flags, -1, ret_pidfd, err);
+}
+
+pid_t proc_clone_into(uint64_t flags, int cgroup_fd, int *ret_pidfd, struct err **err)
+{
     struct clone_args args;
     int pidfd = -1;
     long pid;
@@ -56,6 +61,10 @@ pid_t proc_clone(uint64_t flags, int *ret_pidfd, struct err **err)
     args.flags = flags | CLONE_PIDFD;
     args.pidfd = (uint64_t)(uintptr_t)&pidfd;
     args.exit_signal = SIGCHLD;
+    if (cgroup_fd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)cgroup_fd;
+    }
 
     pid = syscall(SYS_clone3, &args, sizeof(args));
     if (pid < 0)

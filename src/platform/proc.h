@@ -16,4 +16,7 @@
  */
 pid_t proc_clone(uint64_t flags, int *ret_pidfd, struct err **err);
 
+/* proc_clone() into the cgroup v2 directory cgroup_fd (CLONE_INTO_CGROUP); -1: the caller's. */
+pid_t proc_clone_into(uint64_t flags, int cgroup_fd, int *ret_pidfd, struct err **err);
+
 #endif
