@@ -17,6 +17,7 @@ struct event_base;
 struct grpc_call;
 struct store;
 struct image_store;
+struct registry_host;
 struct sandbox;
 struct container;
 
@@ -29,6 +30,9 @@ struct crisp_config {
     char *pause_path;
     char **insecure_registries; /* NULL-terminated */
     unsigned shutdown_grace_ms;
+    struct registry_host *registry_hosts; /* the "registries" object of the file */
+    size_t n_registry_hosts;
+    unsigned image_pull_progress_timeout_s; /* 0: the image module's default */
 };
 
 /* The daemon: everything a handler can reach. */

@@ -30,7 +30,12 @@ void rpc_pull_image(struct rpc *rpc)
 {
     Runtime__V1__PullImageRequest *req = (Runtime__V1__PullImageRequest *)rpc->req;
     struct crisp *crisp = rpc->crisp;
-    struct registry_options opts = {.insecure_hosts = crisp->config->insecure_registries};
+    struct registry_options opts = {
+        .insecure_hosts = crisp->config->insecure_registries,
+        .hosts = crisp->config->registry_hosts,
+        .n_hosts = crisp->config->n_registry_hosts,
+        .progress_timeout_s = crisp->config->image_pull_progress_timeout_s,
+    };
     struct registry_auth auth = {0};
     _cleanup_err_ struct err *e = NULL;
 

@@ -98,9 +98,49 @@ struct registry_auth {
     const char *registry_token;
 };
 
-struct registry_options {
-    char **insecure_hosts;       /* "host[:port]" reached over plain HTTP, NULL-terminated */
+/* Settings for one registry host, from the daemon's configuration file. */
+struct registry_host {
+    const char *host;       /* "host[:port]" as references name it ("docker.io" for Docker Hub) */
+    /*
+     * TLS without certificate checks, and plain HTTP when the host does
+     * not speak TLS (the TLS handshake fails).
+     */
+    bool insecure;
+    const char *ca_file;    /* PEM CA certificates trusted for this host besides the system's */
+    /*
+     * Mirror endpoints tried in order before the host itself:
+     * "[http[s]://]host[:port][/prefix]", https when no scheme is given.
+     * Each mirror's own entry, if any, gives its TLS settings and
+     * credentials.  NULL-terminated; may be NULL.
+     */
+    const char *const *mirrors;
+    struct registry_auth auth; /* used when the request carries no credentials */
 };
+
+/* A transfer that receives no bytes for this long is cancelled (containerd's default). */
+#define REGISTRY_PROGRESS_TIMEOUT_DEFAULT_S 300u
+
+struct registry_options {
+    char **insecure_hosts;       /* "host[:port]" with insecure set, NULL-terminated; may be NULL */
+    const struct registry_host *hosts;
+    size_t n_hosts;
+    unsigned progress_timeout_s; /* 0 means REGISTRY_PROGRESS_TIMEOUT_DEFAULT_S */
+};
+
+/*
+ * Parse the "registries" object of the configuration file: keys are hosts
+ * ("host[:port]"), values objects with "insecure" (boolean), "ca_file"
+ * (string), "mirrors" (array of strings) and "auth" (object with the CRI
+ * AuthConfig names username, password, auth, identity_token and
+ * registry_token).  registries is a jansson json_t.  Unknown keys, wrong
+ * types, a mirror with user info and an unreadable ca_file give
+ * INVALID_ARGUMENT naming the host; messages never contain credentials.
+ * Free the result with registry_hosts_free().
+ */
+struct json_t;
+int registry_hosts_parse(const struct json_t *registries, struct registry_host **ret_hosts,
+                         size_t *ret_n, struct err **err);
+void registry_hosts_free(struct registry_host *hosts, size_t n);
 
 /* Called once with the pulled image (owned by the store) or the error. */
 typedef void (*image_pull_fn)(void *data, struct image *img, const struct err *err);

@@ -4,6 +4,7 @@ libcrisp_a_SOURCES += \
 	src/image/digest.c \
 	src/image/manifest.c \
 	src/image/pull.c \
+	src/image/registry-config.c \
 	src/image/ref.c \
 	src/image/registry.c \
 	src/image/store.c \
