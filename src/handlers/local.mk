@@ -7,4 +7,5 @@ libcrisp_a_SOURCES += \
 	src/handlers/sandbox.c \
 	src/handlers/container.c \
 	src/handlers/images.c \
+	src/handlers/image-fs.c \
 	src/handlers/recover.c

@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "handlers/rpc.h"
+#include "image/image.h"
 #include "platform/platform.h"
 #include "store/store.h"
 #include "util/cleanup.h"
@@ -95,6 +96,14 @@ void handlers_recover(struct crisp *crisp)
     }
 
     ctrs = store_containers(crisp->store, &n);
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_err_ struct err *e = NULL;
+
+        if (ctrs[i]->image_id && image_store_hold(crisp->images, ctrs[i]->image_id, &e) < 0)
+            log_warn_err(e, "container %s: its image's layers are not held", ctrs[i]->id);
+    }
+    image_store_drop_stale_holds(crisp->images);
+
     for (size_t i = 0; i < n; i++) {
         struct container *c = ctrs[i];
         int fd;

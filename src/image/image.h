@@ -85,8 +85,46 @@ struct image *image_store_find(struct image_store *s, const char *ref_or_id, str
 /* Remove the image with all its tags; content goes once unused.  Removing a missing image is fine. */
 int image_store_remove(struct image_store *s, struct image *img, struct err **err);
 
+/*
+ * Keep the snapshots of the image with this id until the matching
+ * image_store_release(), even if the image is removed meanwhile: a
+ * container's root file system is built from them.  Holds are counted and
+ * recorded on disk (<root>/holds), so they survive a restart as stale holds
+ * that image_store_hold() claims again.  Fails with NOT_FOUND for an
+ * unknown image that no stale hold names, or when the record cannot be
+ * written.
+ */
+int image_store_hold(struct image_store *s, const char *image_id, struct err **err);
+/* Drop one hold; the last one deletes snapshots no image uses.  An unknown id is ignored. */
+void image_store_release(struct image_store *s, const char *image_id);
+/* Drop the holds of the previous run that no image_store_hold() claimed (call after recovery). */
+void image_store_drop_stale_holds(struct image_store *s);
+
 /* Directories of the image's unpacked layers, topmost first, NULL-terminated.  Caller frees (strv). */
 char **image_layer_dirs(struct image_store *s, const struct image *img);
+
+/* ---- usage (ImageFsInfo) ---- */
+
+struct image_store_usage {
+    const char *mountpoint; /* the store's root directory */
+    uint64_t used_bytes;    /* allocated bytes (st_blocks), each inode counted once */
+    uint64_t inodes_used;
+    int64_t timestamp_ns;   /* CLOCK_REALTIME when the walk finished */
+};
+
+/* Called once with the usage (valid during the call) or the error. */
+typedef void (*image_usage_fn)(void *data, const struct image_store_usage *usage,
+                               const struct err *err);
+
+struct image_usage_job;
+
+/*
+ * Measure the store without blocking: a child process walks its root
+ * without crossing mount points and reports on the reactor.  Returns NULL
+ * and fills *err when the child cannot be started.
+ */
+struct image_usage_job *image_store_usage_start(struct image_store *s, struct event_base *base,
+                                                image_usage_fn cb, void *data, struct err **err);
 
 /* ---- pulls ---- */
 

@@ -8,7 +8,8 @@ libcrisp_a_SOURCES += \
 	src/image/ref.c \
 	src/image/registry.c \
 	src/image/store.c \
-	src/image/unpack.c src/image/unpack.h
+	src/image/unpack.c src/image/unpack.h \
+	src/image/usage.c
 
 check_PROGRAMS += \
 	t/00unit/image/ref \
