@@ -856,7 +856,7 @@ static void fetch_transfer_failed(struct registry_fetch *f, CURLcode result)
 {
     struct endpoint *ep = &f->r->endpoints[f->endpoint];
     struct err *e = NULL;
-    curl_off_t connect_us = 0;
+    long request_bytes = 0;
 
     if (result == CURLE_SSL_CONNECT_ERROR && ep->may_use_http && f->kind != FETCH_TOKEN &&
         strncmp(ep->base_url, "https://", 8) == 0) {
@@ -871,8 +871,9 @@ static void fetch_transfer_failed(struct registry_fetch *f, CURLcode result)
         return;
     }
 
-    curl_easy_getinfo(f->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
-    if (result == CURLE_OPERATION_TIMEDOUT && connect_us > 0) {
+    /* A request sent (on a new or reused connection) means the wait was for data. */
+    curl_easy_getinfo(f->easy, CURLINFO_REQUEST_SIZE, &request_bytes);
+    if (result == CURLE_OPERATION_TIMEDOUT && request_bytes > 0) {
         err_status(&e, GRPC_STATUS_DEADLINE_EXCEEDED,
                    "GET %s: no data received for %ld s, transfer cancelled (progress timeout)",
                    f->url, f->r->progress_timeout_s);
