@@ -63,7 +63,11 @@ static const char usage_text[] =
     "\n"
     "Configuration file keys (options given on the command line win):\n"
     "  socket, root, state_dir, log_level, log_format, pause_binary (strings),\n"
-    "  insecure_registries (array of strings), shutdown_grace_ms (number).\n";
+    "  insecure_registries (array of strings), shutdown_grace_ms (number),\n"
+    "  image_pull_progress_timeout_s (number: a registry transfer that receives no\n"
+    "  bytes for this many seconds is cancelled; default 300), registries (object\n"
+    "  keyed by host[:port], each with insecure, ca_file, mirrors and auth; see\n"
+    "  README.md).\n";
 
 enum {
     OPT_LOG_FORMAT = 256,
@@ -107,7 +111,7 @@ static int load_config_file(struct options *o, struct err **err)
 {
     struct crisp_config *c = &o->config;
     json_error_t jerr;
-    json_t *root, *list, *grace;
+    json_t *root, *list, *grace, *timeout, *registries;
 
     root = json_load_file(c->config_path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
@@ -137,6 +141,23 @@ static int load_config_file(struct options *o, struct err **err)
             if (json_is_string(item))
                 strv_add(&c->insecure_registries, json_string_value(item));
         }
+    }
+    timeout = json_object_get(root, "image_pull_progress_timeout_s");
+    if (timeout && (!json_is_integer(timeout) || json_integer_value(timeout) <= 0 ||
+                    json_integer_value(timeout) > 86400)) {
+        json_decref(root);
+        return err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
+                          "config file '%s': image_pull_progress_timeout_s must be a number of "
+                          "seconds from 1 to 86400",
+                          c->config_path);
+    }
+    if (timeout)
+        c->image_pull_progress_timeout_s = (unsigned)json_integer_value(timeout);
+    registries = json_object_get(root, "registries");
+    if (registries && registry_hosts_parse(registries, &c->registry_hosts,
+                                           &c->n_registry_hosts, err) < 0) {
+        json_decref(root);
+        return err_wrap(err, "config file '%s'", c->config_path);
     }
     grace = json_object_get(root, "shutdown_grace_ms");
     if (json_is_integer(grace) && !c->shutdown_grace_ms)
@@ -281,6 +302,7 @@ static void options_done(struct options *o)
     free(c->config_path);
     free(c->pause_path);
     strv_free(c->insecure_registries);
+    registry_hosts_free(c->registry_hosts, c->n_registry_hosts);
     free(o->log_level);
     free(o->log_format);
 }

@@ -4,6 +4,10 @@ TESTS += \
 	t/40daemon/00-infra.t \
 	t/40daemon/10-runtime.t \
 	t/40daemon/20-images.t \
+	t/40daemon/21-registry-auth.t \
+	t/40daemon/22-registry-tls.t \
+	t/40daemon/23-registry-paths.t \
+	t/40daemon/24-image-fs.t \
 	t/40daemon/30-pods.t \
 	t/40daemon/40-containers.t \
 	t/40daemon/45-rootfs.t \
@@ -13,5 +17,5 @@ TESTS += \
 	t/80regress/cancelled-pull.t \
 	t/80regress/concurrent-lifecycle.t \
 	t/99fuzz/replay.t
-EXTRA_DIST += t/lib/cri.py t/lib/daemon.py t/lib/images.py t/lib/registry.py t/lib/tap.py
+EXTRA_DIST += t/lib/cri.py t/lib/daemon.py t/lib/fakes.py t/lib/fakeserver.py t/lib/images.py t/lib/registry.py t/lib/tap.py
 TESTS += t/40daemon/60-cgroups.t

@@ -340,6 +340,8 @@ static void create_rollback(struct crisp *crisp, struct container *c)
     container_cgroup_remove(crisp, c);
     if (platform_ctr_cleanup(c->dir, &e) < 0)
         log_warn_err(e, "cleaning up a failed container left files behind");
+    if (c->image_id)
+        image_store_release(crisp->images, c->image_id);
     store_remove_container(crisp->store, c, NULL);
 }
 
@@ -592,6 +594,9 @@ void rpc_create_container(struct rpc *rpc)
     rpc->op = op;
     c->creating = true;
     rpc_set_container(rpc, c->id);
+    /* The image may be removed while the container exists; its layers stay until then. */
+    if (image_store_hold(crisp->images, img->id, &e) < 0)
+        goto fail;
     c->image_id = xstrdup(img->id);
     c->image_ref = xstrdup(first_or(img->repo_digests, img->id));
     c->image_name = xstrdup(config->image->image);
@@ -937,6 +942,8 @@ int container_remove(struct crisp *crisp, struct container *c, struct err **err)
     container_cgroup_remove(crisp, c);
     if (platform_ctr_cleanup(c->dir, err) < 0)
         return -1;
+    if (c->image_id)
+        image_store_release(crisp->images, c->image_id);
     log_emit(LOG_LEVEL_INFO, NULL, &(struct log_ids){.container_id = c->id}, "container '%s' removed",
              c->name);
     return store_remove_container(crisp->store, c, err);

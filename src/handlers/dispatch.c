@@ -36,6 +36,7 @@ static const struct {
     {"ListImages", rpc_list_images},
     {"ImageStatus", rpc_image_status},
     {"RemoveImage", rpc_remove_image},
+    {"ImageFsInfo", rpc_image_fs_info},
 };
 
 static rpc_handler_fn find_handler(const char *name)

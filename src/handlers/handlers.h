@@ -18,6 +18,7 @@ struct event_base;
 struct grpc_call;
 struct store;
 struct image_store;
+struct registry_host;
 struct sandbox;
 struct container;
 
@@ -32,6 +33,9 @@ struct crisp_config {
     unsigned shutdown_grace_ms;
     int cgroup_driver;          /* enum cgroup_driver: how pods write cgroup_parent */
     int64_t pids_limit;         /* pids.max of every container, 0: not set */
+    struct registry_host *registry_hosts; /* the "registries" object of the file */
+    size_t n_registry_hosts;
+    unsigned image_pull_progress_timeout_s; /* 0: the image module's default */
 };
 
 /*

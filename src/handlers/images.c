@@ -41,7 +41,12 @@ void rpc_pull_image(struct rpc *rpc)
 {
     Runtime__V1__PullImageRequest *req = (Runtime__V1__PullImageRequest *)rpc->req;
     struct crisp *crisp = rpc->crisp;
-    struct registry_options opts = {.insecure_hosts = crisp->config->insecure_registries};
+    struct registry_options opts = {
+        .insecure_hosts = crisp->config->insecure_registries,
+        .hosts = crisp->config->registry_hosts,
+        .n_hosts = crisp->config->n_registry_hosts,
+        .progress_timeout_s = crisp->config->image_pull_progress_timeout_s,
+    };
     struct registry_auth auth = {0};
     _cleanup_err_ struct err *e = NULL;
 
@@ -200,9 +205,7 @@ void rpc_remove_image(struct rpc *rpc)
     Runtime__V1__RemoveImageRequest *req = (Runtime__V1__RemoveImageRequest *)rpc->req;
     Runtime__V1__RemoveImageResponse resp = RUNTIME__V1__REMOVE_IMAGE_RESPONSE__INIT;
     _cleanup_err_ struct err *e = NULL;
-    struct container **ctrs;
     struct image *img;
-    size_t n;
 
     if (!req->image || !req->image->image[0])
         return rpc_failf(rpc, GRPC_STATUS_INVALID_ARGUMENT, "image.image is empty");
@@ -214,18 +217,7 @@ void rpc_remove_image(struct rpc *rpc)
     if (!img) /* already removed: RemoveImage is idempotent */
         return rpc_reply(rpc, &resp.base);
 
-    /*
-     * NOTE: containerd lets an image in use be removed and keeps its layers
-     * until the containers go; crisp's store cannot pin layers yet, so it
-     * refuses instead of pulling the layers from under a container.
-     */
-    ctrs = store_containers(rpc->crisp->store, &n);
-    for (size_t i = 0; i < n; i++) {
-        if (ctrs[i]->image_id && strcmp(ctrs[i]->image_id, img->id) == 0)
-            return rpc_failf(rpc, GRPC_STATUS_FAILED_PRECONDITION,
-                             "image %s is in use by container %s", img->id, ctrs[i]->id);
-    }
-
+    /* As in containerd, an image in use goes: its containers hold its layers until removed. */
     if (image_store_remove(rpc->crisp->images, img, &e) < 0)
         return rpc_fail(rpc, e);
     log_emit(LOG_LEVEL_INFO, NULL, &rpc->ids, "image removed");

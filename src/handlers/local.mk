@@ -7,6 +7,7 @@ libcrisp_a_SOURCES += \
 	src/handlers/sandbox.c \
 	src/handlers/container.c \
 	src/handlers/images.c \
+	src/handlers/image-fs.c \
 	src/handlers/logs.c \
 	src/handlers/recover.c \
 	src/handlers/resources.c src/handlers/resources.h

@@ -11,6 +11,7 @@
 #include <event2/event.h>
 
 #include "handlers/rpc.h"
+#include "image/image.h"
 #include "keeper.h"
 #include "platform/platform.h"
 #include "store/store.h"
@@ -186,6 +187,15 @@ void handlers_recover(struct crisp *crisp)
         recover_sandbox(crisp, sbs[i]);
 
     ctrs = store_containers(crisp->store, &n);
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_err_ struct err *e = NULL;
+
+        /* Every container keeps its image's layers, running or not, until it is removed. */
+        if (ctrs[i]->image_id && image_store_hold(crisp->images, ctrs[i]->image_id, &e) < 0)
+            log_warn_err(e, "container %s: its image's layers are not held", ctrs[i]->id);
+    }
+    image_store_drop_stale_holds(crisp->images);
+
     for (size_t i = 0; i < n; i++)
         recover_container(crisp, ctrs[i]);
 

@@ -66,6 +66,7 @@ void rpc_pull_image(struct rpc *rpc);
 void rpc_list_images(struct rpc *rpc);
 void rpc_image_status(struct rpc *rpc);
 void rpc_remove_image(struct rpc *rpc);
+void rpc_image_fs_info(struct rpc *rpc);
 
 /* Shared by sandbox.c and container.c. */
 

@@ -85,8 +85,46 @@ struct image *image_store_find(struct image_store *s, const char *ref_or_id, str
 /* Remove the image with all its tags; content goes once unused.  Removing a missing image is fine. */
 int image_store_remove(struct image_store *s, struct image *img, struct err **err);
 
+/*
+ * Keep the snapshots of the image with this id until the matching
+ * image_store_release(), even if the image is removed meanwhile: a
+ * container's root file system is built from them.  Holds are counted and
+ * recorded on disk (<root>/holds), so they survive a restart as stale holds
+ * that image_store_hold() claims again.  Fails with NOT_FOUND for an
+ * unknown image that no stale hold names, or when the record cannot be
+ * written.
+ */
+int image_store_hold(struct image_store *s, const char *image_id, struct err **err);
+/* Drop one hold; the last one deletes snapshots no image uses.  An unknown id is ignored. */
+void image_store_release(struct image_store *s, const char *image_id);
+/* Drop the holds of the previous run that no image_store_hold() claimed (call after recovery). */
+void image_store_drop_stale_holds(struct image_store *s);
+
 /* Directories of the image's unpacked layers, topmost first, NULL-terminated.  Caller frees (strv). */
 char **image_layer_dirs(struct image_store *s, const struct image *img);
+
+/* ---- usage (ImageFsInfo) ---- */
+
+struct image_store_usage {
+    const char *mountpoint; /* the store's root directory */
+    uint64_t used_bytes;    /* allocated bytes (st_blocks), each inode counted once */
+    uint64_t inodes_used;
+    int64_t timestamp_ns;   /* CLOCK_REALTIME when the walk finished */
+};
+
+/* Called once with the usage (valid during the call) or the error. */
+typedef void (*image_usage_fn)(void *data, const struct image_store_usage *usage,
+                               const struct err *err);
+
+struct image_usage_job;
+
+/*
+ * Measure the store without blocking: a child process walks its root
+ * without crossing mount points and reports on the reactor.  Returns NULL
+ * and fills *err when the child cannot be started.
+ */
+struct image_usage_job *image_store_usage_start(struct image_store *s, struct event_base *base,
+                                                image_usage_fn cb, void *data, struct err **err);
 
 /* ---- pulls ---- */
 
@@ -98,9 +136,49 @@ struct registry_auth {
     const char *registry_token;
 };
 
-struct registry_options {
-    char **insecure_hosts;       /* "host[:port]" reached over plain HTTP, NULL-terminated */
+/* Settings for one registry host, from the daemon's configuration file. */
+struct registry_host {
+    const char *host;       /* "host[:port]" as references name it ("docker.io" for Docker Hub) */
+    /*
+     * TLS without certificate checks, and plain HTTP when the host does
+     * not speak TLS (the TLS handshake fails).
+     */
+    bool insecure;
+    const char *ca_file;    /* PEM CA certificates trusted for this host besides the system's */
+    /*
+     * Mirror endpoints tried in order before the host itself:
+     * "[http[s]://]host[:port][/prefix]", https when no scheme is given.
+     * Each mirror's own entry, if any, gives its TLS settings and
+     * credentials.  NULL-terminated; may be NULL.
+     */
+    const char *const *mirrors;
+    struct registry_auth auth; /* used when the request carries no credentials */
 };
+
+/* A transfer that receives no bytes for this long is cancelled (containerd's default). */
+#define REGISTRY_PROGRESS_TIMEOUT_DEFAULT_S 300u
+
+struct registry_options {
+    char **insecure_hosts;       /* "host[:port]" with insecure set, NULL-terminated; may be NULL */
+    const struct registry_host *hosts;
+    size_t n_hosts;
+    unsigned progress_timeout_s; /* 0 means REGISTRY_PROGRESS_TIMEOUT_DEFAULT_S */
+};
+
+/*
+ * Parse the "registries" object of the configuration file: keys are hosts
+ * ("host[:port]"), values objects with "insecure" (boolean), "ca_file"
+ * (string), "mirrors" (array of strings) and "auth" (object with the CRI
+ * AuthConfig names username, password, auth, identity_token and
+ * registry_token).  registries is a jansson json_t.  Unknown keys, wrong
+ * types, a mirror with user info and an unreadable ca_file give
+ * INVALID_ARGUMENT naming the host; messages never contain credentials.
+ * Free the result with registry_hosts_free().
+ */
+struct json_t;
+int registry_hosts_parse(const struct json_t *registries, struct registry_host **ret_hosts,
+                         size_t *ret_n, struct err **err);
+void registry_hosts_free(struct registry_host *hosts, size_t n);
 
 /* Called once with the pulled image (owned by the store) or the error. */
 typedef void (*image_pull_fn)(void *data, struct image *img, const struct err *err);

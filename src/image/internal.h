@@ -225,6 +225,8 @@ bool store_snapshot_exists(struct image_store *s, const char *chain_id);
 struct image *store_commit(struct image_store *s, char *const *names, const char *media_type,
                            const char *digest, uint64_t size, struct err **err);
 
+const char *store_root(const struct image_store *s);
+
 /* Register an in-flight pull's content, so that removals in the meantime keep it. */
 void store_pull_add(struct image_store *s, struct image_pull *p);
 void store_pull_remove(struct image_store *s, struct image_pull *p);

@@ -4,20 +4,24 @@ libcrisp_a_SOURCES += \
 	src/image/digest.c \
 	src/image/manifest.c \
 	src/image/pull.c \
+	src/image/registry-config.c \
 	src/image/ref.c \
 	src/image/registry.c \
 	src/image/store.c \
-	src/image/unpack.c src/image/unpack.h
+	src/image/unpack.c src/image/unpack.h \
+	src/image/usage.c
 
 check_PROGRAMS += \
 	t/00unit/image/ref \
 	t/00unit/image/manifest \
 	t/00unit/image/layer \
+	t/00unit/image/registry-config \
 	t/20image/pull-tool
 TESTS += \
 	t/00unit/image/ref \
 	t/00unit/image/manifest \
-	t/00unit/image/layer
+	t/00unit/image/layer \
+	t/00unit/image/registry-config
 
 t_00unit_image_ref_SOURCES = t/00unit/image/ref.c t/00unit/tap.h
 t_00unit_image_ref_LDADD = $(CRISP_LIBS)
@@ -25,6 +29,8 @@ t_00unit_image_manifest_SOURCES = t/00unit/image/manifest.c t/00unit/tap.h
 t_00unit_image_manifest_LDADD = $(CRISP_LIBS)
 t_00unit_image_layer_SOURCES = t/00unit/image/layer.c t/00unit/tap.h
 t_00unit_image_layer_LDADD = $(CRISP_LIBS)
+t_00unit_image_registry_config_SOURCES = t/00unit/image/registry-config.c t/00unit/tap.h
+t_00unit_image_registry_config_LDADD = $(CRISP_LIBS)
 
 # Pulls an image on a real event loop; run by hand or by the daemon-level tests.
 t_20image_pull_tool_SOURCES = t/20image/pull-tool.c

@@ -4,6 +4,12 @@
  * Authentication follows the Docker Registry token protocol: a 401 with a
  * Bearer challenge sends us to the realm for a token, then the request is
  * repeated with it.
+ *
+ * A repository is reached through endpoints: the configured mirrors in
+ * order, then the registry host itself.  A request that fails on one
+ * endpoint moves to the next, as containerd's resolver and fetcher do, and
+ * the last endpoint retries connection errors and 5xx responses with
+ * exponential backoff.
  */
 #include "config.h"
 
@@ -16,7 +22,10 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <jansson.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "image/internal.h"
 #include "util/cleanup.h"
@@ -32,9 +41,10 @@
 #define ERROR_BODY_MAX (64 * 1024)
 #define TOKEN_BODY_MAX (1024 * 1024)
 #define CONNECT_TIMEOUT_S 30L
-/* A transfer slower than 1 byte/s for this long is abandoned. */
-#define LOW_SPEED_TIME_S 60L
 #define MAX_REDIRECTS 10L
+/* Retries of the last endpoint after a connection error or a 5xx: 0.5 s, 1 s, 2 s apart. */
+#define RETRY_MAX 3u
+#define RETRY_BASE_DELAY_MS 500L
 
 static const char manifest_accept[] =
     "Accept: " MEDIA_OCI_INDEX ", " MEDIA_OCI_MANIFEST ", " MEDIA_DOCKER_LIST
@@ -51,14 +61,15 @@ struct socket_watch {
     struct socket_watch *prev, *next;
 };
 
-struct registry {
-    struct event_base *base;
-    CURLM *multi;
-    struct event *timer;
-    struct socket_watch *sockets;
-    struct registry_fetch *fetches;
-    char *base_url; /* "https://host/v2/<path>" */
-    char *path;
+/* One place the repository is served from: a mirror or the registry host. */
+struct endpoint {
+    char *host;     /* "host[:port]", the key of its configuration entry */
+    char *base_url; /* "<scheme>://host[:port][/prefix]/v2/<path>" */
+    char *ca_file;
+    bool insecure;  /* no TLS certificate checks */
+    /* An insecure https endpoint switches to plain HTTP when the TLS handshake fails. */
+    bool may_use_http;
+    bool down;      /* a connection failed: later fetches start past it */
 
     char *username;
     char *password;
@@ -68,6 +79,18 @@ struct registry {
     enum auth_scheme scheme;
     char *token;
     unsigned token_generation;
+};
+
+struct registry {
+    struct event_base *base;
+    CURLM *multi;
+    struct event *timer;
+    struct socket_watch *sockets;
+    struct registry_fetch *fetches;
+    char *path;
+    struct endpoint *endpoints; /* mirrors in order, then the registry host */
+    size_t n_endpoints;
+    long progress_timeout_s;
 };
 
 enum fetch_kind {
@@ -82,8 +105,15 @@ struct registry_fetch {
     enum fetch_kind kind;
     CURL *easy;
     struct curl_slist *headers;
+    char *rel_path; /* "manifests/<reference>" or "blobs/<digest>"; NULL for tokens */
     char *url;
     char *post_body;
+    char error_text[CURL_ERROR_SIZE];
+
+    size_t endpoint; /* index into r->endpoints */
+    unsigned attempts; /* retries of the current endpoint so far */
+    struct event *retry_timer;
+    struct err *first_err; /* the first endpoint's error, reported if all fail */
 
     char *expected_digest; /* NULL for a manifest by tag and for tokens */
     uint64_t expected_size;
@@ -208,6 +238,9 @@ static void fetch_free(struct registry_fetch *f)
         curl_multi_remove_handle(r->multi, f->easy);
         curl_easy_cleanup(f->easy);
     }
+    if (f->retry_timer)
+        event_free(f->retry_timer);
+    err_free(f->first_err);
     if (f->prev)
         f->prev->next = f->next;
     else
@@ -225,6 +258,7 @@ static void fetch_free(struct registry_fetch *f)
         free(f->post_body);
     }
     free(f->url);
+    free(f->rel_path);
     free(f->expected_digest);
     free(f->content_type);
     free(f->www_authenticate);
@@ -351,7 +385,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
 
 static void set_auth(struct registry_fetch *f)
 {
-    struct registry *r = f->r;
+    struct endpoint *r = &f->r->endpoints[f->endpoint];
 
     curl_easy_setopt(f->easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_NONE);
     curl_easy_setopt(f->easy, CURLOPT_USERNAME, NULL);
@@ -394,21 +428,98 @@ static void fetch_reset(struct registry_fetch *f)
     }
 }
 
+/* Add the endpoint's CA file to the trust store libcurl built from the system CAs. */
+static CURLcode on_ssl_ctx(CURL *easy, void *ssl_ctx, void *arg)
+{
+    struct registry_fetch *f = arg;
+    const char *ca_file = f->r->endpoints[f->endpoint].ca_file;
+    X509_STORE *store = SSL_CTX_get_cert_store(ssl_ctx);
+
+    (void)easy;
+    if (!ca_file)
+        return CURLE_OK;
+    if (!store || X509_STORE_load_file(store, ca_file) != 1) {
+        unsigned long e = ERR_get_error();
+        char text[256];
+
+        ERR_error_string_n(e, text, sizeof(text));
+        ERR_clear_error();
+        if (!f->write_err)
+            err_status(&f->write_err, GRPC_STATUS_FAILED_PRECONDITION,
+                       "load CA file '%s' for %s: %s", ca_file, f->r->endpoints[f->endpoint].host,
+                       text);
+        return CURLE_SSL_CERTPROBLEM;
+    }
+    return CURLE_OK;
+}
+
+static void set_tls(struct registry_fetch *f)
+{
+    const struct endpoint *e = &f->r->endpoints[f->endpoint];
+
+    curl_easy_setopt(f->easy, CURLOPT_SSL_VERIFYPEER, e->insecure ? 0L : 1L);
+    curl_easy_setopt(f->easy, CURLOPT_SSL_VERIFYHOST, e->insecure ? 0L : 2L);
+#if LIBCURL_VERSION_NUM >= 0x075700
+    /* A cached trust store would keep one endpoint's extra CA for the others. */
+    curl_easy_setopt(f->easy, CURLOPT_CA_CACHE_TIMEOUT, 0L);
+#endif
+    curl_easy_setopt(f->easy, CURLOPT_SSL_CTX_FUNCTION, e->ca_file ? on_ssl_ctx : NULL);
+    curl_easy_setopt(f->easy, CURLOPT_SSL_CTX_DATA, f);
+}
+
+/*
+ * libcurl reads http_proxy but not HTTP_PROXY, because a CGI program gets
+ * the request's Proxy header there (httpoxy).  crispd is no CGI program
+ * and Go programs such as containerd read both, so the upper-case name
+ * works for plain HTTP too.  HTTPS_PROXY and NO_PROXY libcurl reads in
+ * either case.
+ */
+static void set_proxy(struct registry_fetch *f)
+{
+    const char *proxy = getenv("HTTP_PROXY");
+
+    if (strncmp(f->url, "http://", 7) == 0 && !getenv("http_proxy") && proxy && proxy[0])
+        curl_easy_setopt(f->easy, CURLOPT_PROXY, proxy);
+    else
+        curl_easy_setopt(f->easy, CURLOPT_PROXY, NULL);
+}
+
 static void fetch_submit(struct registry_fetch *f)
 {
+    if (f->rel_path) {
+        free(f->url);
+        f->url = xasprintf("%s/%s", f->r->endpoints[f->endpoint].base_url, f->rel_path);
+        curl_easy_setopt(f->easy, CURLOPT_URL, f->url);
+    }
+    f->error_text[0] = '\0';
     fetch_reset(f);
+    set_tls(f);
+    set_proxy(f);
     set_auth(f);
     curl_multi_add_handle(f->r->multi, f->easy);
 }
 
-static struct registry_fetch *fetch_new(struct registry *r, enum fetch_kind kind, char *url,
-                                        registry_fetch_fn cb, void *data)
+/* The first endpoint a new fetch tries: the first one not known to be down. */
+static size_t first_endpoint(const struct registry *r)
+{
+    size_t i = 0;
+
+    while (i + 1 < r->n_endpoints && r->endpoints[i].down)
+        i++;
+    return i;
+}
+
+/* A fetch of rel_path on the endpoints, or of url for a token (rel_path NULL). */
+static struct registry_fetch *fetch_new(struct registry *r, enum fetch_kind kind, char *rel_path,
+                                        char *url, registry_fetch_fn cb, void *data)
 {
     struct registry_fetch *f = xzalloc(sizeof(*f));
 
     f->r = r;
     f->kind = kind;
+    f->rel_path = rel_path;
     f->url = url;
+    f->endpoint = first_endpoint(r);
     f->fd = -1;
     f->cb = cb;
     f->data = data;
@@ -417,8 +528,10 @@ static struct registry_fetch *fetch_new(struct registry *r, enum fetch_kind kind
     if (!f->sha || !f->easy)
         abort();
 
-    curl_easy_setopt(f->easy, CURLOPT_URL, f->url);
+    if (f->url)
+        curl_easy_setopt(f->easy, CURLOPT_URL, f->url);
     curl_easy_setopt(f->easy, CURLOPT_PRIVATE, f);
+    curl_easy_setopt(f->easy, CURLOPT_ERRORBUFFER, f->error_text);
     curl_easy_setopt(f->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(f->easy, CURLOPT_USERAGENT, USER_AGENT);
     curl_easy_setopt(f->easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -427,8 +540,9 @@ static struct registry_fetch *fetch_new(struct registry *r, enum fetch_kind kind
     curl_easy_setopt(f->easy, CURLOPT_MAXREDIRS, MAX_REDIRECTS);
     curl_easy_setopt(f->easy, CURLOPT_UNRESTRICTED_AUTH, 0L);
     curl_easy_setopt(f->easy, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
+    /* Less than 1 byte/s over the progress timeout: nothing arrived, so cancel. */
     curl_easy_setopt(f->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(f->easy, CURLOPT_LOW_SPEED_TIME, LOW_SPEED_TIME_S);
+    curl_easy_setopt(f->easy, CURLOPT_LOW_SPEED_TIME, r->progress_timeout_s);
     curl_easy_setopt(f->easy, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(f->easy, CURLOPT_HEADERDATA, f);
     curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, on_write);
@@ -445,7 +559,7 @@ struct registry_fetch *registry_get_manifest(struct registry *r, const char *ref
                                              registry_fetch_fn cb, void *data)
 {
     struct registry_fetch *f =
-        fetch_new(r, FETCH_MANIFEST, xasprintf("%s/manifests/%s", r->base_url, reference), cb, data);
+        fetch_new(r, FETCH_MANIFEST, xasprintf("manifests/%s", reference), NULL, cb, data);
 
     f->max_body = MANIFEST_MAX_SIZE;
     if (digest_is_valid(reference))
@@ -460,7 +574,7 @@ struct registry_fetch *registry_get_blob(struct registry *r, const char *digest,
                                          int fd, registry_fetch_fn cb, void *data)
 {
     struct registry_fetch *f =
-        fetch_new(r, FETCH_BLOB, xasprintf("%s/blobs/%s", r->base_url, digest), cb, data);
+        fetch_new(r, FETCH_BLOB, xasprintf("blobs/%s", digest), NULL, cb, data);
 
     f->fd = fd;
     f->max_body = MANIFEST_MAX_SIZE;
@@ -517,8 +631,8 @@ static void on_token_done(void *data, struct registry_fetch *tf, const struct er
 static int start_token_fetch(struct registry_fetch *f, const struct auth_challenge *c,
                              struct err **err)
 {
-    struct registry *r = f->r;
-    _cleanup_free_ char *scope_default = xasprintf("repository:%s:pull", r->path);
+    struct endpoint *r = &f->r->endpoints[f->endpoint];
+    _cleanup_free_ char *scope_default = xasprintf("repository:%s:pull", f->r->path);
     const char *scope = c->scope ? c->scope : scope_default;
     char *service = curl_easy_escape(NULL, c->service ? c->service : "", 0);
     char *scope_q = curl_easy_escape(NULL, scope, 0);
@@ -536,7 +650,8 @@ static int start_token_fetch(struct registry_fetch *f, const struct auth_challen
     else
         url = xasprintf("%s%cservice=%s&scope=%s", c->realm, strchr(c->realm, '?') ? '&' : '?',
                         service, scope_q);
-    tf = fetch_new(r, FETCH_TOKEN, url, on_token_done, f);
+    tf = fetch_new(f->r, FETCH_TOKEN, NULL, url, on_token_done, f);
+    tf->endpoint = f->endpoint;
     tf->max_body = TOKEN_BODY_MAX;
     tf->parent = f;
     f->token_fetch = tf;
@@ -557,10 +672,12 @@ static int start_token_fetch(struct registry_fetch *f, const struct auth_challen
     return 0;
 }
 
+static void fetch_failover(struct registry_fetch *f, struct err *e, bool retryable, bool conn_failed);
+
 static void on_token_done(void *data, struct registry_fetch *tf, const struct err *err)
 {
     struct registry_fetch *f = data;
-    struct registry *r = f->r;
+    struct endpoint *r = &f->r->endpoints[f->endpoint];
     struct err *e = NULL;
     json_t *root, *token;
 
@@ -569,7 +686,7 @@ static void on_token_done(void *data, struct registry_fetch *tf, const struct er
     f->token_fetch = NULL;
     if (err) {
         err_status(&e, err_grpc_status(err), "get a registry token for %s: %s", f->url, err->msg);
-        fetch_fail(f, e);
+        fetch_failover(f, e, false, false);
         return;
     }
     root = json_loadb(tf->body.buf ? tf->body.buf : "", tf->body.len, 0, NULL);
@@ -580,7 +697,7 @@ static void on_token_done(void *data, struct registry_fetch *tf, const struct er
         json_decref(root);
         err_status(&e, GRPC_STATUS_UNAUTHENTICATED,
                    "get a registry token for %s: the response has no token", f->url);
-        fetch_fail(f, e);
+        fetch_failover(f, e, false, false);
         return;
     }
     free(r->token);
@@ -594,7 +711,7 @@ static void on_token_done(void *data, struct registry_fetch *tf, const struct er
 /* Handle a 401: pick credentials from the challenge and repeat the request; false when it cannot. */
 static bool retry_with_auth(struct registry_fetch *f, struct err **err)
 {
-    struct registry *r = f->r;
+    struct endpoint *r = &f->r->endpoints[f->endpoint];
     struct auth_challenge c = {0};
     bool ok = false;
 
@@ -658,6 +775,116 @@ static int check_content(struct registry_fetch *f, struct err **err)
     return 0;
 }
 
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct registry_fetch *f = arg;
+
+    (void)fd;
+    (void)what;
+    fetch_submit(f);
+}
+
+/*
+ * Handle a failed attempt (e is taken over): move to the next endpoint,
+ * else retry the last one after a backoff when the failure is retryable,
+ * else fail with the first endpoint's error, as containerd reports it.
+ * A token fetch stays on its endpoint.
+ */
+static void fetch_failover(struct registry_fetch *f, struct err *e, bool retryable, bool conn_failed)
+{
+    struct registry *r = f->r;
+    bool last = f->kind == FETCH_TOKEN || f->endpoint + 1 >= r->n_endpoints;
+    struct timeval delay;
+    long delay_ms;
+
+    if (!last) {
+        log_debug("%s: %s; trying the next endpoint", r->endpoints[f->endpoint].host, e->msg);
+        if (conn_failed)
+            r->endpoints[f->endpoint].down = true;
+        if (!f->first_err)
+            f->first_err = e;
+        else
+            err_free(e);
+        f->endpoint++;
+        f->attempts = 0;
+        f->auth_retried = false;
+        fetch_submit(f);
+        return;
+    }
+    if (retryable && f->attempts < RETRY_MAX) {
+        delay_ms = RETRY_BASE_DELAY_MS << f->attempts;
+        f->attempts++;
+        log_debug("%s; retry %u of %u in %ld ms", e->msg, f->attempts, RETRY_MAX, delay_ms);
+        err_free(e);
+        if (!f->retry_timer) {
+            f->retry_timer = evtimer_new(r->base, on_retry_timer, f);
+            if (!f->retry_timer)
+                abort();
+        }
+        delay.tv_sec = delay_ms / 1000;
+        delay.tv_usec = (delay_ms % 1000) * 1000;
+        evtimer_add(f->retry_timer, &delay);
+        return;
+    }
+    if (f->first_err) {
+        err_free(e);
+        e = TAKE_PTR(f->first_err);
+    }
+    fetch_fail(f, e);
+}
+
+/* Whether a libcurl failure is of the connection (retried) rather than of the data. */
+static bool curl_result_is_connection(CURLcode result)
+{
+    switch (result) {
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void fetch_transfer_failed(struct registry_fetch *f, CURLcode result)
+{
+    struct endpoint *ep = &f->r->endpoints[f->endpoint];
+    struct err *e = NULL;
+    long request_bytes = 0;
+
+    if (result == CURLE_SSL_CONNECT_ERROR && ep->may_use_http && f->kind != FETCH_TOKEN &&
+        strncmp(ep->base_url, "https://", 8) == 0) {
+        /* An insecure host that does not speak TLS: use plain HTTP from now on. */
+        char *http = xasprintf("http://%s", ep->base_url + 8);
+
+        log_debug("%s: TLS handshake failed (%s); using plain HTTP", ep->host, f->error_text);
+        free(ep->base_url);
+        ep->base_url = http;
+        ep->may_use_http = false;
+        fetch_submit(f);
+        return;
+    }
+
+    /* A request sent (on a new or reused connection) means the wait was for data. */
+    curl_easy_getinfo(f->easy, CURLINFO_REQUEST_SIZE, &request_bytes);
+    if (result == CURLE_OPERATION_TIMEDOUT && request_bytes > 0) {
+        err_status(&e, GRPC_STATUS_DEADLINE_EXCEEDED,
+                   "GET %s: no data received for %ld s, transfer cancelled (progress timeout)",
+                   f->url, f->r->progress_timeout_s);
+        fetch_failover(f, e, false, false);
+        return;
+    }
+    err_status(&e, GRPC_STATUS_UNAVAILABLE, "GET %s: %s", f->url,
+               f->error_text[0] ? f->error_text : curl_easy_strerror(result));
+    fetch_failover(f, e, curl_result_is_connection(result), curl_result_is_connection(result));
+}
+
 static void fetch_done(struct registry_fetch *f, CURLcode result)
 {
     struct err *e = NULL;
@@ -670,15 +897,14 @@ static void fetch_done(struct registry_fetch *f, CURLcode result)
         return;
     }
     if (result != CURLE_OK) {
-        err_status(&e, GRPC_STATUS_UNAVAILABLE, "GET %s: %s", f->url, curl_easy_strerror(result));
-        fetch_fail(f, e);
+        fetch_transfer_failed(f, result);
         return;
     }
     curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &code);
     if (code == 401 && retry_with_auth(f, &e))
         return;
     if (e) {
-        fetch_fail(f, e);
+        fetch_failover(f, e, false, false);
         return;
     }
     if (code != 200) {
@@ -686,11 +912,11 @@ static void fetch_done(struct registry_fetch *f, CURLcode result)
 
         err_status(&e, status_of_http(code), "GET %s: HTTP status %ld%s%s", f->url, code,
                    detail ? ": " : "", detail ? detail : "");
-        fetch_fail(f, e);
+        fetch_failover(f, e, code >= 500, false);
         return;
     }
     if (check_content(f, &e) < 0) {
-        fetch_fail(f, e);
+        fetch_failover(f, e, false, false);
         return;
     }
     f->cb(f->data, f, NULL);
@@ -813,7 +1039,7 @@ int auth_challenge_parse(const char *header, struct auth_challenge *ret, struct 
 
 /* ---- the client ---- */
 
-static void decode_auth(struct registry *r, const char *auth)
+static void decode_auth(struct endpoint *r, const char *auth)
 {
     size_t len = strlen(auth);
     _cleanup_free_ unsigned char *out = xmalloc(len / 4 * 3 + 4);
@@ -837,15 +1063,89 @@ static void decode_auth(struct registry *r, const char *auth)
     explicit_bzero(out, (size_t)n);
 }
 
-static bool host_is_insecure(const struct registry_options *opts, const char *domain)
+static bool auth_is_empty(const struct registry_auth *a)
 {
+    return !a || ((!a->username || !a->username[0]) && (!a->auth || !a->auth[0]) &&
+                  (!a->identity_token || !a->identity_token[0]) &&
+                  (!a->registry_token || !a->registry_token[0]));
+}
+
+static void endpoint_set_auth(struct endpoint *e, const struct registry_auth *auth)
+{
+    if (auth_is_empty(auth))
+        return;
+    /* containerd's order (pkg/cri ParseAuth): username, then identity token, then auth. */
+    if (auth->username && auth->username[0]) {
+        e->username = xstrdup(auth->username);
+        e->password = xstrdup(auth->password ? auth->password : "");
+    } else if (auth->identity_token && auth->identity_token[0]) {
+        e->identity_token = xstrdup(auth->identity_token);
+    } else if (auth->auth && auth->auth[0]) {
+        decode_auth(e, auth->auth);
+    }
+    if (auth->registry_token && auth->registry_token[0])
+        e->registry_token = xstrdup(auth->registry_token);
+}
+
+static const struct registry_host *host_config(const struct registry_options *opts,
+                                               const char *host)
+{
+    for (size_t i = 0; opts && i < opts->n_hosts; i++) {
+        if (strcmp(opts->hosts[i].host, host) == 0)
+            return &opts->hosts[i];
+    }
+    return NULL;
+}
+
+static bool host_is_insecure(const struct registry_options *opts, const char *host)
+{
+    const struct registry_host *h = host_config(opts, host);
+
+    if (h && h->insecure)
+        return true;
     if (!opts || !opts->insecure_hosts)
         return false;
-    for (char **h = opts->insecure_hosts; *h; h++) {
-        if (strcmp(*h, domain) == 0)
+    for (char **i = opts->insecure_hosts; *i; i++) {
+        if (strcmp(*i, host) == 0)
             return true;
     }
     return false;
+}
+
+/*
+ * Set up endpoint e for location "[http[s]://]host[:port][/prefix]";
+ * connect_host replaces the host in the URL (Docker Hub's API host).
+ * Request credentials win over the host's configured ones.
+ */
+static void endpoint_init(struct endpoint *e, const char *location, const char *connect_host,
+                          const char *repo_path, const struct registry_options *opts,
+                          const struct registry_auth *auth)
+{
+    const char *scheme = NULL;
+    const char *rest = location;
+    const struct registry_host *config;
+    size_t host_len, prefix_len;
+
+    if (strncmp(location, "http://", 7) == 0) {
+        scheme = "http";
+        rest = location + 7;
+    } else if (strncmp(location, "https://", 8) == 0) {
+        scheme = "https";
+        rest = location + 8;
+    }
+    host_len = strcspn(rest, "/");
+    prefix_len = strlen(rest + host_len);
+    while (prefix_len > 0 && rest[host_len + prefix_len - 1] == '/')
+        prefix_len--;
+    e->host = xstrndup(rest, host_len);
+    config = host_config(opts, e->host);
+    e->insecure = host_is_insecure(opts, e->host);
+    e->may_use_http = e->insecure && !scheme;
+    e->ca_file = config && config->ca_file ? xstrdup(config->ca_file) : NULL;
+    e->base_url = xasprintf("%s://%s%.*s/v2/%s", scheme ? scheme : "https",
+                            connect_host ? connect_host : e->host, (int)prefix_len,
+                            rest + host_len, repo_path);
+    endpoint_set_auth(e, auth_is_empty(auth) && config ? &config->auth : auth);
 }
 
 struct registry *registry_new(struct event_base *base, const struct image_ref *ref,
@@ -853,25 +1153,24 @@ struct registry *registry_new(struct event_base *base, const struct image_ref *r
                               const struct registry_auth *auth)
 {
     struct registry *r = xzalloc(sizeof(*r));
-    const char *host = strcmp(ref->domain, DOCKER_HUB_DOMAIN) == 0 ? DOCKER_HUB_HOST : ref->domain;
+    const struct registry_host *config = host_config(opts, ref->domain);
+    const char *const *mirrors = config ? config->mirrors : NULL;
+    size_t n_mirrors = 0;
 
+    while (mirrors && mirrors[n_mirrors])
+        n_mirrors++;
     r->base = base;
     r->path = xstrdup(ref->path);
-    r->base_url = xasprintf("%s://%s/v2/%s", host_is_insecure(opts, ref->domain) ? "http" : "https",
-                            host, ref->path);
-    if (auth) {
-        /* containerd's order (pkg/cri ParseAuth): username, then identity token, then auth. */
-        if (auth->username && auth->username[0]) {
-            r->username = xstrdup(auth->username);
-            r->password = xstrdup(auth->password ? auth->password : "");
-        } else if (auth->identity_token && auth->identity_token[0]) {
-            r->identity_token = xstrdup(auth->identity_token);
-        } else if (auth->auth && auth->auth[0]) {
-            decode_auth(r, auth->auth);
-        }
-        if (auth->registry_token && auth->registry_token[0])
-            r->registry_token = xstrdup(auth->registry_token);
-    }
+    r->progress_timeout_s = opts && opts->progress_timeout_s
+                                ? (long)opts->progress_timeout_s
+                                : (long)REGISTRY_PROGRESS_TIMEOUT_DEFAULT_S;
+    r->n_endpoints = n_mirrors + 1;
+    r->endpoints = xnew(struct endpoint, r->n_endpoints);
+    for (size_t i = 0; i < n_mirrors; i++)
+        endpoint_init(&r->endpoints[i], mirrors[i], NULL, ref->path, opts, auth);
+    endpoint_init(&r->endpoints[n_mirrors], ref->domain,
+                  strcmp(ref->domain, DOCKER_HUB_DOMAIN) == 0 ? DOCKER_HUB_HOST : NULL, ref->path,
+                  opts, auth);
 
     r->multi = curl_multi_init();
     r->timer = evtimer_new(base, on_timer, r);
@@ -913,12 +1212,19 @@ void registry_free(struct registry *r)
         free(w);
     }
     event_free(r->timer);
-    free(r->base_url);
+    for (size_t i = 0; i < r->n_endpoints; i++) {
+        struct endpoint *e = &r->endpoints[i];
+
+        free(e->host);
+        free(e->base_url);
+        free(e->ca_file);
+        free(e->username);
+        free_secret(e->password);
+        free_secret(e->identity_token);
+        free_secret(e->registry_token);
+        free_secret(e->token);
+    }
+    free(r->endpoints);
     free(r->path);
-    free(r->username);
-    free_secret(r->password);
-    free_secret(r->identity_token);
-    free_secret(r->registry_token);
-    free_secret(r->token);
     free(r);
 }

@@ -53,8 +53,22 @@ struct image_rec {
     char **layer_digests;
 };
 
+/* The snapshots of an image that containers use, kept after the image is removed. */
+struct hold {
+    char *image_id;
+    char **chain_ids;
+    unsigned count;
+    bool stale;         /* loaded from a hold file at start, not yet claimed again */
+    struct hold *next;
+};
+
+/* A hold file lists chain ids one per line: 256 layers of 72 bytes fit well below this. */
+#define HOLD_FILE_MAX (64 * 1024)
+
 struct image_store {
     char *root;
+    char *holds_dir;
+    struct hold *holds;
     char *content;
     char *ingest;
     char *snapshots;
@@ -442,6 +456,12 @@ static bool blob_in_use(struct image_store *s, const char *digest)
 
 static bool chain_in_use(struct image_store *s, const char *chain_id)
 {
+    for (struct hold *h = s->holds; h; h = h->next) {
+        for (char **c = h->chain_ids; *c; c++) {
+            if (strcmp(*c, chain_id) == 0)
+                return true;
+        }
+    }
     for (size_t i = 0; i < s->n_images; i++) {
         for (char **c = s->images[i]->chain_ids; *c; c++) {
             if (strcmp(*c, chain_id) == 0)
@@ -628,6 +648,149 @@ static void sweep(struct image_store *s)
     store_collect(s, digests, chains);
 }
 
+/* ---- holds ---- */
+
+static void hold_free(struct hold *h)
+{
+    free(h->image_id);
+    strv_free(h->chain_ids);
+    free(h);
+}
+
+static struct hold *hold_find(struct image_store *s, const char *image_id)
+{
+    for (struct hold *h = s->holds; h; h = h->next) {
+        if (strcmp(h->image_id, image_id) == 0)
+            return h;
+    }
+    return NULL;
+}
+
+static char *hold_path(struct image_store *s, const char *image_id)
+{
+    return path_join(s->holds_dir, digest_hex(image_id));
+}
+
+/* Load the hold files a previous run left, as stale holds: the snapshots stay until claimed or dropped. */
+static void holds_load(struct image_store *s)
+{
+    _cleanup_closedir_ DIR *d = opendir(s->holds_dir);
+    struct dirent *de;
+
+    while (d && (de = readdir(d))) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ char *data = NULL;
+        _cleanup_free_ char *id = NULL;
+        struct hold *h;
+        size_t len;
+
+        if (de->d_name[0] == '.')
+            continue;
+        id = xasprintf(DIGEST_PREFIX "%s", de->d_name);
+        path = path_join(s->holds_dir, de->d_name);
+        if (!digest_is_valid(id) || read_file(path, HOLD_FILE_MAX, &data, &len, NULL) < 0) {
+            log_debug("ignore invalid hold file '%s'", path);
+            continue;
+        }
+        h = xzalloc(sizeof(*h));
+        h->image_id = TAKE_PTR(id);
+        h->chain_ids = xnew(char *, 1);
+        for (char *line = data, *end; *line; line = end) {
+            end = line + strcspn(line, "\n");
+            if (*end)
+                *end++ = '\0';
+            if (digest_is_valid(line))
+                strv_push_unique(&h->chain_ids, xstrdup(line));
+        }
+        h->stale = true;
+        h->next = s->holds;
+        s->holds = h;
+    }
+}
+
+int image_store_hold(struct image_store *s, const char *image_id, struct err **err)
+{
+    struct hold *h = hold_find(s, image_id);
+    struct image *img;
+    struct strbuf text = STRBUF_INIT;
+    _cleanup_free_ char *path = NULL;
+    int r;
+
+    if (h && h->stale) {
+        h->stale = false;
+        h->count = 1;
+        return 0;
+    }
+    if (h) {
+        h->count++;
+        return 0;
+    }
+    img = image_by_id(s, image_id);
+    if (!img)
+        return err_status(err, GRPC_STATUS_NOT_FOUND, "image %s not found", image_id);
+
+    for (size_t i = 0; i < img->n_layers; i++)
+        strbuf_printf(&text, "%s\n", img->chain_ids[i]);
+    path = hold_path(s, image_id);
+    r = write_file_atomic(path, text.buf ? text.buf : "", text.len, 0600, err);
+    strbuf_done(&text);
+    if (r < 0)
+        return err_wrap(err, "hold the layers of image %s", image_id);
+
+    h = xzalloc(sizeof(*h));
+    h->image_id = xstrdup(image_id);
+    h->chain_ids = xnew(char *, img->n_layers + 1);
+    for (size_t i = 0; i < img->n_layers; i++)
+        h->chain_ids[i] = xstrdup(img->chain_ids[i]);
+    h->count = 1;
+    h->next = s->holds;
+    s->holds = h;
+    return 0;
+}
+
+/* Forget the hold h (already unlinked from the list) and delete what only it kept. */
+static void hold_drop(struct image_store *s, struct hold *h)
+{
+    _cleanup_free_ char *path = hold_path(s, h->image_id);
+
+    if (unlink(path) < 0 && errno != ENOENT)
+        log_debug("remove hold file '%s': %s", path, strerror(errno));
+    store_collect(s, NULL, h->chain_ids);
+    hold_free(h);
+}
+
+void image_store_release(struct image_store *s, const char *image_id)
+{
+    struct hold **p = &s->holds;
+
+    while (*p && strcmp((*p)->image_id, image_id) != 0)
+        p = &(*p)->next;
+    if (!*p || (*p)->stale || (*p)->count == 0)
+        return;
+    if (--(*p)->count == 0) {
+        struct hold *h = *p;
+
+        *p = h->next;
+        hold_drop(s, h);
+    }
+}
+
+void image_store_drop_stale_holds(struct image_store *s)
+{
+    struct hold **p = &s->holds;
+
+    while (*p) {
+        struct hold *h = *p;
+
+        if (h->stale) {
+            *p = h->next;
+            hold_drop(s, h);
+        } else {
+            p = &h->next;
+        }
+    }
+}
+
 int image_store_open(const char *root, struct image_store **ret, struct err **err)
 {
     struct image_store *s = xzalloc(sizeof(*s));
@@ -639,11 +802,12 @@ int image_store_open(const char *root, struct image_store **ret, struct err **er
     s->ingest = path_join(s->content, "ingest");
     s->snapshots = path_join(root, "snapshots");
     s->index_path = path_join(s->content, "index.json");
+    s->holds_dir = path_join(root, "holds");
     blobs = path_join(s->content, "blobs/sha256");
     layout = path_join(s->content, "oci-layout");
 
     if (mkdir_p(blobs, 0755, err) < 0 || mkdir_p(s->ingest, 0700, err) < 0 ||
-        mkdir_p(s->snapshots, 0700, err) < 0)
+        mkdir_p(s->snapshots, 0700, err) < 0 || mkdir_p(s->holds_dir, 0700, err) < 0)
         goto fail;
     if (access(layout, F_OK) < 0 &&
         write_file_atomic(layout, OCI_LAYOUT, strlen(OCI_LAYOUT), 0644, err) < 0)
@@ -656,6 +820,7 @@ int image_store_open(const char *root, struct image_store **ret, struct err **er
 
         rebuild(s, &unused_digests, &unused_chains);
     }
+    holds_load(s);
     sweep(s);
     *ret = s;
     return 0;
@@ -688,7 +853,19 @@ void image_store_free(struct image_store *s)
     free(s->ingest);
     free(s->snapshots);
     free(s->index_path);
+    while (s->holds) {
+        struct hold *h = s->holds;
+
+        s->holds = h->next;
+        hold_free(h);
+    }
+    free(s->holds_dir);
     free(s);
+}
+
+const char *store_root(const struct image_store *s)
+{
+    return s->root;
 }
 
 struct image *const *image_store_list(struct image_store *s, size_t *ret_n)
