@@ -7,5 +7,7 @@ TESTS += \
 	t/40daemon/30-pods.t \
 	t/40daemon/40-containers.t \
 	t/40daemon/45-rootfs.t \
+	t/40daemon/50-security.t \
+	t/40daemon/51-security-errors.t \
 	t/99fuzz/replay.t
 EXTRA_DIST += t/lib/cri.py t/lib/daemon.py t/lib/images.py t/lib/registry.py t/lib/tap.py

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "handlers/rpc.h"
+#include "handlers/security.h"
 #include "image/image.h"
 #include "platform/platform.h"
 #include "store/store.h"
@@ -287,6 +288,7 @@ struct create_op {
     char **env;
     char **layer_dirs;
     struct ctr_mount *mounts;
+    struct ctr_security_holder *security;
     int stdout_read, stderr_read;
 };
 
@@ -298,6 +300,7 @@ static void create_op_free(struct create_op *op)
     strv_free(op->env);
     strv_free(op->layer_dirs);
     free(op->mounts);
+    security_holder_free(op->security);
     closep(&op->stdout_read);
     closep(&op->stderr_read);
     if (op->spec.stdout_fd >= 0)
@@ -490,10 +493,15 @@ void rpc_create_container(struct rpc *rpc)
                          config->image->image);
     }
     if (build_env(config, img, hostname, &op->env, &e) < 0 || build_mounts(op, config, &e) < 0 ||
-        resolve_user(config, img, op->layer_dirs, &op->spec.uid, &op->spec.gid, &e) < 0) {
+        resolve_user(config, img, op->layer_dirs, &op->spec.uid, &op->spec.gid, &e) < 0 ||
+        !(op->security = security_from_cri(crisp, config, sb->config, op->layer_dirs,
+                                           op->spec.uid, op->spec.gid, &e))) {
         create_op_free(op);
         return rpc_fail(rpc, e);
     }
+    op->spec.security = &op->security->sec;
+    op->spec.groups = op->security->groups;
+    op->spec.n_groups = op->security->n_groups;
 
     c = store_add_container(crisp->store, sb, rpc->raw, rpc->raw_len, req, name, &e);
     if (!c) {

@@ -6,6 +6,7 @@
 #define CRISP_HANDLERS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -29,6 +30,7 @@ struct crisp_config {
     char *pause_path;
     char **insecure_registries; /* NULL-terminated */
     unsigned shutdown_grace_ms;
+    uint64_t rlimit_nofile;     /* containers' soft and hard RLIMIT_NOFILE */
 };
 
 /* The daemon: everything a handler can reach. */

@@ -7,4 +7,5 @@ libcrisp_a_SOURCES += \
 	src/handlers/sandbox.c \
 	src/handlers/container.c \
 	src/handlers/images.c \
-	src/handlers/recover.c
+	src/handlers/recover.c \
+	src/handlers/security.c src/handlers/security.h
