@@ -66,7 +66,7 @@ def body():
                 tap.ok(text in details, f"{name}: {code} says {text!r} ({details})")
 
             tap.is_(list(c.call("ListContainers").containers), [], "no container record is left")
-            tap.is_(os.listdir(os.path.join(d.root, "containers")), [],
+            tap.is_(os.listdir(os.path.join(d.root, "records", "containers")), [],
                     "no container directory is left")
             for name, kw in (("apparmor-default", dict(apparmor=c.msg("SecurityProfile"))),
                              ("apparmor-unconfined", dict(apparmor_profile="unconfined"))):
