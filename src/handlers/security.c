@@ -1,7 +1,7 @@
 /*
  * A container's LinuxContainerSecurityContext, devices and OOM score as
  * the platform's struct ctr_security, decided as containerd's CRI plugin
- * decides them (pkg/cri/server/container_create_linux.go).
+ * decides them.
  */
 #include "config.h"
 
@@ -21,9 +21,18 @@
 #define MAX_GROUPS 256
 
 static const char *const default_masked_paths[] = {
-    "/proc/acpi",        "/proc/asound",    "/proc/kcore",     "/proc/keys",
-    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-    "/proc/scsi",        "/sys/firmware",   "/sys/devices/virtual/powercap", NULL,
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+    NULL,
 };
 
 static const char *const default_readonly_paths[] = {

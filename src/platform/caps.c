@@ -1,7 +1,6 @@
 /*
  * Capability sets of a container, computed as containerd's CRI plugin
- * computes them (pkg/cri/opts/spec_linux.go, setOCICapabilities) and
- * applied in the set-up child with libcap.
+ * computes them and applied in the set-up child with libcap.
  */
 #include "config.h"
 
@@ -24,11 +23,11 @@ uint64_t caps_default(void)
 {
     return BIT(CAP_CHOWN) | BIT(CAP_DAC_OVERRIDE) | BIT(CAP_FSETID) | BIT(CAP_FOWNER) |
            BIT(CAP_MKNOD) | BIT(CAP_NET_RAW) | BIT(CAP_SETGID) | BIT(CAP_SETUID) |
-           BIT(CAP_SETFCAP) | BIT(CAP_SETPCAP) | BIT(CAP_NET_BIND_SERVICE) |
-           BIT(CAP_SYS_CHROOT) | BIT(CAP_KILL) | BIT(CAP_AUDIT_WRITE);
+           BIT(CAP_SETFCAP) | BIT(CAP_SETPCAP) | BIT(CAP_NET_BIND_SERVICE) | BIT(CAP_SYS_CHROOT) |
+           BIT(CAP_KILL) | BIT(CAP_AUDIT_WRITE);
 }
 
-/* Capabilities the running kernel knows: 0 .. cap_max_bits() - 1, at most 64. */
+/* Number of capabilities of the running kernel (cap_max_bits()), at most 64. */
 static int caps_known(void)
 {
     int n = (int)cap_max_bits();
@@ -138,9 +137,9 @@ int caps_compute(const struct caps_request *req, struct ctr_caps *ret, struct er
         set = caps_current();
     } else {
         /*
-         * "ALL" stands for every capability crispd can hand out.  Containerd
-         * adds every capability the kernel knows, which fails at start when
-         * its own bounding set lacks one.
+         * "ALL" means every capability in crispd's bounding set.  Containerd
+         * adds every capability of the kernel, so with runc the start fails
+         * when the runtime's bounding set lacks one.
          */
         if (has_all(req->add, req->n_add))
             set = allowed;

@@ -150,10 +150,11 @@ static char *resolve_command(const char *name, char **envp)
 }
 
 /*
- * Confine the process in runc's order: cut the bounding set; without
- * no_new_privs load seccomp while CAP_SYS_ADMIN is still effective (the
- * kernel requires one of the two); set the capability sets; set
- * no_new_privs and load seccomp last.  filter is taken over.
+ * Confine the process in runc's order.  First cut the bounding set.
+ * Without no_new_privs, load seccomp next, because the kernel then
+ * requires CAP_SYS_ADMIN, which is still effective.  Then set the
+ * capability sets.  confine_late() sets no_new_privs and loads seccomp
+ * last.  Both take over filter.
  */
 static int confine_early(const struct ctr_security *sec, void **filter, struct err **err)
 {

@@ -121,10 +121,11 @@ uint64_t caps_current(void);
 int caps_parse_name(const char *name, int *ret_cap, struct err **err);
 
 /*
- * Compute a container's sets the way containerd's CRI plugin does: the
- * default set, or crispd's own set when privileged; "ALL" in add, then
- * "ALL" in drop, then the named additions, then the named drops.  Ambient
- * capabilities join every set.  Inheritable holds only the ambient ones.
+ * Compute a container's sets the way containerd's CRI plugin does.  The
+ * start is the default set, or crispd's own set when privileged.  Then
+ * come "ALL" in add, "ALL" in drop, the named additions and the named
+ * drops, in that order.  Ambient capabilities join every set, and
+ * inheritable contains only the ambient ones.
  * Fails with INVALID_ARGUMENT for an unknown name and FAILED_PRECONDITION
  * for a named capability crispd's own bounding set lacks.
  */
@@ -168,7 +169,7 @@ struct ctr_device {
     const char *container_path;
 };
 
-/* What confines a container; see struct ctr_spec.security. */
+/* Confinement settings of a container; see struct ctr_spec.security. */
 struct ctr_security {
     struct ctr_caps caps;
     bool no_new_privs;

@@ -2,7 +2,6 @@
  * Seccomp profiles in the OCI runtime-spec (config.json "linux.seccomp")
  * and Docker JSON formats, parsed into struct seccomp_profile.  Pure: the
  * parser touches no file and no kernel, so it is unit-tested and fuzzed.
- * Field names follow moby's profiles/seccomp/seccomp.go.
  */
 #include "config.h"
 
@@ -41,8 +40,8 @@ static int fail(struct parser *ps, const char *fmt, ...)
     va_start(ap, fmt);
     msg = xvasprintf(fmt, ap);
     va_end(ap);
-    return err_status(ps->err, GRPC_STATUS_INVALID_ARGUMENT, "seccomp profile '%s': %s",
-                      ps->origin, msg);
+    return err_status(ps->err, GRPC_STATUS_INVALID_ARGUMENT, "seccomp profile '%s': %s", ps->origin,
+                      msg);
 }
 
 static void rule_done(struct seccomp_rule *r)
@@ -146,7 +145,7 @@ static int parse_arch_list(struct parser *ps, json_t *list, const char *where, u
         return fail(ps, "%s is not an array", where);
     if (json_array_size(list) > SECCOMP_MAX_ARCHES)
         return fail(ps, "%s has more than %d entries", where, SECCOMP_MAX_ARCHES);
-    json_array_foreach(list, i, v) {
+    json_array_foreach (list, i, v) {
         if (parse_arch(ps, v, where, &out[i]) < 0)
             return -1;
         *n = i + 1;
@@ -165,14 +164,14 @@ static int parse_arch_map(struct parser *ps, json_t *list, struct seccomp_profil
         return fail(ps, "archMap is not an array");
     if (json_array_size(list) > SECCOMP_MAX_ARCHES)
         return fail(ps, "archMap has more than %d entries", SECCOMP_MAX_ARCHES);
-    json_array_foreach(list, i, v) {
+    json_array_foreach (list, i, v) {
         struct seccomp_arch_map *m = &p->arch_map[i];
 
         if (!json_is_object(v))
             return fail(ps, "archMap[%zu] is not an object", i);
         if (parse_arch(ps, json_object_get(v, "architecture"), "archMap", &m->arch) < 0 ||
-            parse_arch_list(ps, json_object_get(v, "subArchitectures"),
-                            "archMap subArchitectures", m->subs, &m->n_subs) < 0)
+            parse_arch_list(ps, json_object_get(v, "subArchitectures"), "archMap subArchitectures",
+                            m->subs, &m->n_subs) < 0)
             return -1;
         p->n_arch_map = i + 1;
     }
@@ -195,7 +194,7 @@ static int parse_strings(struct parser *ps, json_t *list, size_t max, const char
     if (json_array_size(list) > max)
         return fail(ps, "%s has more than %zu entries", where, max);
     v = xcalloc(json_array_size(list) + 1, sizeof(*v));
-    json_array_foreach(list, i, s) {
+    json_array_foreach (list, i, s) {
         if (!json_is_string(s) || !json_string_length(s)) {
             strv_free(v);
             return fail(ps, "%s[%zu] is not a non-empty string", where, i);
@@ -212,9 +211,12 @@ static int parse_op(struct parser *ps, json_t *v, const char *where, int *ret)
         const char *name;
         int op;
     } ops[] = {
-        {"SCMP_CMP_NE", SCMP_CMP_NE}, {"SCMP_CMP_LT", SCMP_CMP_LT},
-        {"SCMP_CMP_LE", SCMP_CMP_LE}, {"SCMP_CMP_EQ", SCMP_CMP_EQ},
-        {"SCMP_CMP_GE", SCMP_CMP_GE}, {"SCMP_CMP_GT", SCMP_CMP_GT},
+        {"SCMP_CMP_NE", SCMP_CMP_NE},
+        {"SCMP_CMP_LT", SCMP_CMP_LT},
+        {"SCMP_CMP_LE", SCMP_CMP_LE},
+        {"SCMP_CMP_EQ", SCMP_CMP_EQ},
+        {"SCMP_CMP_GE", SCMP_CMP_GE},
+        {"SCMP_CMP_GT", SCMP_CMP_GT},
         {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ},
     };
     const char *name = json_string_value(v);
@@ -253,7 +255,7 @@ static int parse_args(struct parser *ps, json_t *list, const char *where, struct
         return fail(ps, "%s: args is not an array", where);
     if (json_array_size(list) > SECCOMP_MAX_ARGS)
         return fail(ps, "%s: more than %d args", where, SECCOMP_MAX_ARGS);
-    json_array_foreach(list, i, a) {
+    json_array_foreach (list, i, a) {
         struct seccomp_arg *arg = &r->args[i];
         json_t *index = json_object_get(a, "index");
 
@@ -265,8 +267,7 @@ static int parse_args(struct parser *ps, json_t *list, const char *where, struct
                         SECCOMP_MAX_ARGS - 1);
         arg->index = (unsigned int)json_integer_value(index);
         if (parse_u64(ps, json_object_get(a, "value"), "value", where, &arg->value) < 0 ||
-            parse_u64(ps, json_object_get(a, "valueTwo"), "valueTwo", where,
-                      &arg->value_two) < 0 ||
+            parse_u64(ps, json_object_get(a, "valueTwo"), "valueTwo", where, &arg->value_two) < 0 ||
             parse_op(ps, json_object_get(a, "op"), where, &arg->op) < 0)
             return -1;
         r->n_args = i + 1;
@@ -285,8 +286,7 @@ static int parse_cond(struct parser *ps, json_t *o, const char *what, const char
     if (!json_is_object(o))
         return fail(ps, "%s: %s is not an object", where, what);
     label = xasprintf("%s: %s.arches", where, what);
-    if (parse_strings(ps, json_object_get(o, "arches"), SECCOMP_MAX_ARCHES, label,
-                      &c->arches) < 0)
+    if (parse_strings(ps, json_object_get(o, "arches"), SECCOMP_MAX_ARCHES, label, &c->arches) < 0)
         return -1;
     free(label);
     label = xasprintf("%s: %s.caps", where, what);
@@ -316,8 +316,8 @@ static int parse_rule(struct parser *ps, json_t *o, size_t index, struct seccomp
             return fail(ps, "%s: name is not a non-empty string", where);
         r->names = xcalloc(2, sizeof(*r->names));
         r->names[0] = xstrdup(json_string_value(name));
-    } else if (parse_strings(ps, json_object_get(o, "names"), SECCOMP_MAX_NAMES, where,
-                             &r->names) < 0) {
+    } else if (parse_strings(ps, json_object_get(o, "names"), SECCOMP_MAX_NAMES, where, &r->names) <
+               0) {
         return -1;
     }
     if (!r->names || !r->names[0])
@@ -343,7 +343,7 @@ static int parse_rules(struct parser *ps, json_t *list, struct seccomp_profile *
     if (json_array_size(list) > SECCOMP_MAX_RULES)
         return fail(ps, "syscalls has more than %d entries", SECCOMP_MAX_RULES);
     p->rules = xcalloc(json_array_size(list) ? json_array_size(list) : 1, sizeof(*p->rules));
-    json_array_foreach(list, i, o) {
+    json_array_foreach (list, i, o) {
         p->n_rules = i + 1;
         if (parse_rule(ps, o, i, &p->rules[i]) < 0)
             return -1;
@@ -396,8 +396,8 @@ struct seccomp_profile *seccomp_profile_load(const char *path, struct err **err)
     size_t len;
 
     if (!path || path[0] != '/') {
-        err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
-                   "seccomp profile path '%s' is not absolute", path ? path : "");
+        err_status(err, GRPC_STATUS_INVALID_ARGUMENT, "seccomp profile path '%s' is not absolute",
+                   path ? path : "");
         return NULL;
     }
     if (read_file(path, SECCOMP_PROFILE_MAX_SIZE, &text, &len, err) < 0) {
@@ -414,8 +414,8 @@ struct seccomp_profile *seccomp_profile_default(void)
     struct seccomp_profile *p;
     struct err *e = NULL;
 
-    p = seccomp_profile_parse(seccomp_default_json, strlen(seccomp_default_json),
-                              "RuntimeDefault", &e);
+    p = seccomp_profile_parse(seccomp_default_json, strlen(seccomp_default_json), "RuntimeDefault",
+                              &e);
     if (!p)
         abort(); /* the built-in text is tested by t/00unit/platform/seccomp */
     return p;

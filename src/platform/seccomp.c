@@ -1,9 +1,9 @@
 /*
- * Turn a parsed seccomp profile into a libseccomp filter, the way runc's
- * libcontainer/seccomp does: system calls unknown to this libseccomp are
- * skipped, rules whose action is the default action are left out, and a
- * rule whose conditions repeat an argument index becomes one rule per
- * condition (any may match) instead of one rule with all of them.
+ * Turn a parsed seccomp profile into a libseccomp filter the way runc
+ * does.  System calls unknown to this libseccomp are skipped, and rules
+ * whose action is the default action are left out.  A rule whose
+ * conditions repeat an argument index becomes one rule per condition (any
+ * may match) instead of one rule with all of them.
  */
 #include "config.h"
 
@@ -64,8 +64,8 @@ static struct scmp_arg_cmp to_cmp(const struct seccomp_arg *a)
     return c;
 }
 
-static int add_syscall(scmp_filter_ctx ctx, const struct seccomp_rule *r, const char *name,
-                       int nr, struct err **err)
+static int add_syscall(scmp_filter_ctx ctx, const struct seccomp_rule *r, const char *name, int nr,
+                       struct err **err)
 {
     struct scmp_arg_cmp cmp[SECCOMP_MAX_ARGS];
     int rc;
@@ -112,7 +112,7 @@ void *seccomp_filter_build(const struct seccomp_profile *p, uint64_t caps, struc
                    (unsigned int)p->default_action);
         return NULL;
     }
-    /* libseccomp sets no_new_privs itself unless told not to; the CRI decides that. */
+    /* By default libseccomp sets no_new_privs on load, but the CRI request decides it. */
     rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
     if (rc < 0) {
         err_errno(err, -rc, "clear the seccomp no_new_privs attribute");

@@ -71,8 +71,8 @@ int security_setup_root(const struct ctr_security *sec, struct err **err)
     }
     for (char **p = sec->masked_paths; p && *p; p++) {
         if ((*p)[0] != '/')
-            return err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
-                              "masked path '%s' is not absolute", *p);
+            return err_status(err, GRPC_STATUS_INVALID_ARGUMENT, "masked path '%s' is not absolute",
+                              *p);
         if (mask_path(*p, err) < 0)
             return -1;
     }

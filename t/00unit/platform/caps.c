@@ -16,12 +16,12 @@ static void test_names(void)
         const char *name;
         int cap;
     } good[] = {
-        {"CAP_CHOWN", CAP_CHOWN},         {"chown", CAP_CHOWN},
-        {"Net_Admin", CAP_NET_ADMIN},     {"cap_sys_admin", CAP_SYS_ADMIN},
-        {"SYS_PTRACE", CAP_SYS_PTRACE},   {"cAp_KiLl", CAP_KILL},
+        {"CAP_CHOWN", CAP_CHOWN},       {"chown", CAP_CHOWN},
+        {"Net_Admin", CAP_NET_ADMIN},   {"cap_sys_admin", CAP_SYS_ADMIN},
+        {"SYS_PTRACE", CAP_SYS_PTRACE}, {"cAp_KiLl", CAP_KILL},
     };
-    static const char *const bad[] = {"", "CAP_", "CAP_BOGUS", "12", "CAP_12", "chown ",
-                                      "all", "cap_chown,cap_kill"};
+    static const char *const bad[] = {"",       "CAP_",   "CAP_BOGUS", "12",
+                                      "CAP_12", "chown ", "all",       "cap_chown,cap_kill"};
     struct err *e = NULL;
     int cap;
 
@@ -83,8 +83,7 @@ static void test_add_drop(void)
     req.n_drop = 3;
     is_int(caps_compute(&req, &caps, NULL), 0, "add and drop compute");
     is_int((long long)caps.bounding,
-           (long long)((caps_default() | BIT(CAP_NET_ADMIN)) & ~BIT(CAP_CHOWN) &
-                       ~BIT(CAP_NET_RAW)),
+           (long long)((caps_default() | BIT(CAP_NET_ADMIN)) & ~BIT(CAP_CHOWN) & ~BIT(CAP_NET_RAW)),
            "added NET_ADMIN, dropped CHOWN and NET_RAW, drop wins over add");
 
     req.drop = all;
@@ -113,7 +112,8 @@ static void test_add_drop(void)
     req.add = bogus;
     req.n_add = 1;
     is_int(caps_compute(&req, &caps, &e), -1, "unknown added capability fails");
-    is_int(err_grpc_status(e), GRPC_STATUS_INVALID_ARGUMENT, "unknown capability is INVALID_ARGUMENT");
+    is_int(err_grpc_status(e), GRPC_STATUS_INVALID_ARGUMENT,
+           "unknown capability is INVALID_ARGUMENT");
     ok(e && strstr(e->msg, "'CAP_BOGUS'"), "message names it: %s", e ? e->msg : "");
     err_free(e);
 }

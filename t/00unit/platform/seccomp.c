@@ -98,8 +98,7 @@ static void test_invalid(void)
         struct seccomp_profile *p = parse(cases[i].text, &e);
 
         ok(!p, "case %zu is rejected", i);
-        is_int(err_grpc_status(e), GRPC_STATUS_INVALID_ARGUMENT, "case %zu is INVALID_ARGUMENT",
-               i);
+        is_int(err_grpc_status(e), GRPC_STATUS_INVALID_ARGUMENT, "case %zu is INVALID_ARGUMENT", i);
         ok(e && strstr(e->msg, "'test.json'") && strstr(e->msg, cases[i].message),
            "case %zu names the file and '%s': %s", i, cases[i].message, e ? e->msg : "");
         seccomp_profile_free(p);
