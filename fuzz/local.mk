@@ -9,7 +9,8 @@ check_PROGRAMS += \
 	fuzz/replay-fuzz-crilog \
 	fuzz/replay-fuzz-grpc-server \
 	fuzz/replay-fuzz-image-manifest \
-	fuzz/replay-fuzz-image-ref
+	fuzz/replay-fuzz-image-ref \
+	fuzz/replay-fuzz-seccomp-profile
 fuzz_replay_fuzz_cri_request_SOURCES = fuzz/fuzz-cri-request.c fuzz/replay-main.c
 fuzz_replay_fuzz_cri_request_LDADD = $(CRISP_LIBS)
 fuzz_replay_fuzz_crilog_SOURCES = fuzz/fuzz-crilog.c fuzz/replay-main.c
@@ -20,6 +21,8 @@ fuzz_replay_fuzz_image_manifest_SOURCES = fuzz/fuzz-image-manifest.c fuzz/replay
 fuzz_replay_fuzz_image_manifest_LDADD = $(CRISP_LIBS)
 fuzz_replay_fuzz_image_ref_SOURCES = fuzz/fuzz-image-ref.c fuzz/replay-main.c
 fuzz_replay_fuzz_image_ref_LDADD = $(CRISP_LIBS)
+fuzz_replay_fuzz_seccomp_profile_SOURCES = fuzz/fuzz-seccomp-profile.c fuzz/replay-main.c
+fuzz_replay_fuzz_seccomp_profile_LDADD = $(CRISP_LIBS)
 
 if ENABLE_FUZZING
 noinst_PROGRAMS += fuzz/fuzz-cri-request

@@ -6,6 +6,8 @@
  */
 #include "config.h"
 
+#include <sys/resource.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -35,6 +37,8 @@
 #define DEFAULT_STATE "/run/crisp"
 #define DEFAULT_CONFIG CRISP_SYSCONFDIR "/crisp/crisp.json"
 #define DEFAULT_GRACE_MS 5000
+/* containerd's default for containers: 1048576 soft and hard. */
+#define DEFAULT_RLIMIT_NOFILE 1048576
 
 static const char usage_text[] =
     "Usage: crispd [OPTION]...\n"
@@ -67,7 +71,9 @@ static const char usage_text[] =
     "  image_pull_progress_timeout_s (number: a registry transfer that receives no\n"
     "  bytes for this many seconds is cancelled; default 300), registries (object\n"
     "  keyed by host[:port], each with insecure, ca_file, mirrors and auth; see\n"
-    "  README.md).\n";
+    "  README.md),\n"
+    "  rlimit_nofile (number: containers' soft and hard RLIMIT_NOFILE, default 1048576\n"
+    "  or crispd's own hard limit when that is lower).\n";
 
 enum {
     OPT_LOG_FORMAT = 256,
@@ -111,7 +117,7 @@ static int load_config_file(struct options *o, struct err **err)
 {
     struct crisp_config *c = &o->config;
     json_error_t jerr;
-    json_t *root, *list, *grace, *timeout, *registries;
+    json_t *root, *list, *grace, *timeout, *registries, *nofile;
 
     root = json_load_file(c->config_path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
@@ -166,6 +172,15 @@ static int load_config_file(struct options *o, struct err **err)
         json_decref(root);
         return err_wrap(err, "config file '%s'", c->config_path);
     }
+    nofile = json_object_get(root, "rlimit_nofile");
+    if (nofile && (!json_is_integer(nofile) || json_integer_value(nofile) < 1)) {
+        json_decref(root);
+        return err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
+                          "config file '%s': rlimit_nofile is not a positive integer",
+                          c->config_path);
+    }
+    if (nofile)
+        c->rlimit_nofile = (uint64_t)json_integer_value(nofile);
     json_decref(root);
     return 0;
 }
@@ -327,6 +342,16 @@ static int finish_config(struct options *o, struct err **err)
         c->pause_path = default_pause_path();
     if (!c->shutdown_grace_ms)
         c->shutdown_grace_ms = DEFAULT_GRACE_MS;
+    if (!c->rlimit_nofile)
+        c->rlimit_nofile = DEFAULT_RLIMIT_NOFILE;
+    {
+        /* Raising the hard limit needs CAP_SYS_RESOURCE; stay within crispd's own. */
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+            c->rlimit_nofile > rl.rlim_max)
+            c->rlimit_nofile = rl.rlim_max;
+    }
     if (o->log_level && log_level_parse(o->log_level, &level) < 0)
         return err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
                           "invalid log level '%s': expected error, warn, info, debug or trace",

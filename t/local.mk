@@ -16,6 +16,8 @@ TESTS += \
 	t/40daemon/49-restart.t \
 	t/80regress/cancelled-pull.t \
 	t/80regress/concurrent-lifecycle.t \
+	t/40daemon/50-security.t \
+	t/40daemon/51-security-errors.t \
 	t/99fuzz/replay.t
 EXTRA_DIST += t/lib/cri.py t/lib/daemon.py t/lib/fakes.py t/lib/fakeserver.py t/lib/images.py t/lib/registry.py t/lib/tap.py
 TESTS += t/40daemon/60-cgroups.t

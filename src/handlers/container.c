@@ -15,6 +15,7 @@
 
 #include "handlers/resources.h"
 #include "handlers/rpc.h"
+#include "handlers/security.h"
 #include "image/image.h"
 #include "keeper.h"
 #include "platform/platform.h"
@@ -309,6 +310,7 @@ struct create_op {
     char **env;
     char **layer_dirs;
     struct ctr_mount *mounts;
+    struct ctr_security_holder *security;
     int stdout_read, stderr_read;
     char *cgroup_path;
 };
@@ -322,6 +324,7 @@ static void create_op_free(struct create_op *op)
     strv_free(op->layer_dirs);
     free(op->mounts);
     free(op->cgroup_path);
+    security_holder_free(op->security);
     closep(&op->stdout_read);
     closep(&op->stderr_read);
     if (op->spec.stdout_fd >= 0)
@@ -580,10 +583,15 @@ void rpc_create_container(struct rpc *rpc)
                          config->image->image);
     }
     if (build_env(config, img, hostname, &op->env, &e) < 0 || build_mounts(op, config, &e) < 0 ||
-        resolve_user(config, img, op->layer_dirs, &op->spec.uid, &op->spec.gid, &e) < 0) {
+        resolve_user(config, img, op->layer_dirs, &op->spec.uid, &op->spec.gid, &e) < 0 ||
+        !(op->security = security_from_cri(crisp, config, sb->config, op->layer_dirs,
+                                           op->spec.uid, op->spec.gid, &e))) {
         create_op_free(op);
         return rpc_fail(rpc, e);
     }
+    op->spec.security = &op->security->sec;
+    op->spec.groups = op->security->groups;
+    op->spec.n_groups = op->security->n_groups;
 
     c = store_add_container(crisp->store, sb, rpc->raw, rpc->raw_len, req, name, &e);
     if (!c) {

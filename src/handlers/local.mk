@@ -10,4 +10,5 @@ libcrisp_a_SOURCES += \
 	src/handlers/image-fs.c \
 	src/handlers/logs.c \
 	src/handlers/recover.c \
-	src/handlers/resources.c src/handlers/resources.h
+	src/handlers/resources.c src/handlers/resources.h \
+	src/handlers/security.c src/handlers/security.h

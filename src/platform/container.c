@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -71,14 +72,24 @@ static int join_ns(int fd, int nstype, const char *name, struct err **err)
     return 0;
 }
 
+/*
+ * Switch to the container's user.  With a security context the permitted
+ * capabilities survive setuid() (PR_SET_KEEPCAPS) and are raised again, so
+ * the bounding set can still be cut and seccomp loaded after it.
+ */
 static int set_user(const struct ctr_spec *spec, struct err **err)
 {
+    if (spec->security && caps_keep_on_setuid(true, err) < 0)
+        return -1;
     if (setgroups(spec->n_groups, spec->groups) < 0)
         return err_sys(err, "set supplementary groups");
     if (setgid(spec->gid) < 0)
         return err_sys(err, "set group ID %u", (unsigned int)spec->gid);
     if (setuid(spec->uid) < 0)
         return err_sys(err, "set user ID %u", (unsigned int)spec->uid);
+    if (spec->security &&
+        (caps_keep_on_setuid(false, err) < 0 || caps_raise_permitted(err) < 0))
+        return -1;
     return 0;
 }
 
@@ -139,11 +150,48 @@ static char *resolve_command(const char *name, char **envp)
     }
 }
 
-static void __attribute__((noreturn)) exec_command(const struct ctr_spec *spec, int sync_fd)
+/*
+ * Confine the process in runc's order.  First cut the bounding set.
+ * Without no_new_privs, load seccomp next, because the kernel then
+ * requires CAP_SYS_ADMIN, which is still effective.  Then set the
+ * capability sets.  confine_late() sets no_new_privs and loads seccomp
+ * last.  Both take over filter.
+ */
+static int confine_early(const struct ctr_security *sec, void **filter, struct err **err)
+{
+    void *f = *filter;
+
+    if (caps_drop_bounding(&sec->caps, err) < 0)
+        return -1;
+    if (f && !sec->no_new_privs) {
+        *filter = NULL;
+        if (seccomp_filter_load(f, err) < 0)
+            return -1;
+    }
+    return caps_set(&sec->caps, err);
+}
+
+static int confine_late(const struct ctr_security *sec, void **filter, struct err **err)
+{
+    void *f = *filter;
+
+    if (sec->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L) < 0)
+        return err_sys(err, "set no_new_privs");
+    if (f) {
+        *filter = NULL;
+        return seccomp_filter_load(f, err);
+    }
+    return 0;
+}
+
+static void __attribute__((noreturn)) exec_command(const struct ctr_spec *spec, void *filter,
+                                                   int sync_fd)
 {
     struct err *e = NULL;
     char *path;
 
+    if (spec->security && confine_early(spec->security, &filter, &e) < 0)
+        child_fail(sync_fd, e, 127);
     if (!spec->argv || !spec->argv[0] || !spec->argv[0][0]) {
         err_status(&e, GRPC_STATUS_INVALID_ARGUMENT, "no command to run");
         child_fail(sync_fd, e, 127);
@@ -154,9 +202,29 @@ static void __attribute__((noreturn)) exec_command(const struct ctr_spec *spec, 
                    spec->argv[0]);
         child_fail(sync_fd, e, 127);
     }
+    if (spec->security && confine_late(spec->security, &filter, &e) < 0)
+        child_fail(sync_fd, e, 127);
     execve(path, spec->argv, spec->envp);
     err_sys(&e, "exec \"%s\"", path);
     child_fail(sync_fd, e, 127);
+}
+
+/* Limits and the seccomp filter, built now so that a bad profile fails the create. */
+static int prepare_security(const struct ctr_spec *spec, void **ret_filter, struct err **err)
+{
+    const struct ctr_security *sec = spec->security;
+
+    *ret_filter = NULL;
+    if (!sec)
+        return 0;
+    if (security_set_limits(sec, err) < 0)
+        return -1;
+    if (sec->seccomp) {
+        *ret_filter = seccomp_filter_build(sec->seccomp, sec->caps.bounding, err);
+        if (!*ret_filter)
+            return -1;
+    }
+    return 0;
 }
 
 static void __attribute__((noreturn)) ctr_child(const struct ctr_spec *spec, struct pod_ns *ns,
@@ -165,6 +233,7 @@ static void __attribute__((noreturn)) ctr_child(const struct ctr_spec *spec, str
     int stdout_fd = spec->stdout_fd, stderr_fd = spec->stderr_fd;
     int *keep[] = {&sync_fd, &stdout_fd, &stderr_fd, &ns->net, &ns->ipc, &ns->uts};
     struct err *e = NULL;
+    void *filter = NULL;
     char start;
     ssize_t n;
 
@@ -184,7 +253,8 @@ static void __attribute__((noreturn)) ctr_child(const struct ctr_spec *spec, str
     close_and_reset(&ns->ipc);
     close_and_reset(&ns->uts);
 
-    if (rootfs_setup(spec, &e) < 0 || enter_cwd(spec, &e) < 0 || set_user(spec, &e) < 0 ||
+    if (rootfs_setup(spec, &e) < 0 || enter_cwd(spec, &e) < 0 ||
+        prepare_security(spec, &filter, &e) < 0 || set_user(spec, &e) < 0 ||
         set_stdio(stdout_fd, stderr_fd, &e) < 0 || child_send_ready(sync_fd, &e) < 0)
         child_fail(sync_fd, e, 1);
 
@@ -194,7 +264,7 @@ static void __attribute__((noreturn)) ctr_child(const struct ctr_spec *spec, str
     } while (n < 0 && errno == EINTR);
     if (n != 1)
         _exit(1);
-    exec_command(spec, sync_fd);
+    exec_command(spec, filter, sync_fd);
 }
 
 /* ---- parent ---- */

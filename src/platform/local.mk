@@ -12,6 +12,16 @@ t_00unit_platform_crilog_LDADD = $(CRISP_LIBS)
 libcrisp_a_SOURCES += \
 	src/platform/internal.h src/platform/child.c \
 	src/platform/pod.c src/platform/container.c src/platform/mounts.c
+libcrisp_a_SOURCES += \
+	src/platform/caps.c src/platform/security.c src/platform/seccomp.c \
+	src/platform/seccomp-profile.c src/platform/seccomp-default.c
+
+check_PROGRAMS += t/00unit/platform/caps t/00unit/platform/seccomp
+TESTS += t/00unit/platform/caps t/00unit/platform/seccomp
+t_00unit_platform_caps_SOURCES = t/00unit/platform/caps.c
+t_00unit_platform_caps_LDADD = $(CRISP_LIBS)
+t_00unit_platform_seccomp_SOURCES = t/00unit/platform/seccomp.c
+t_00unit_platform_seccomp_LDADD = $(CRISP_LIBS)
 
 check_PROGRAMS += t/20platform/container
 TESTS += t/20platform/container
@@ -26,6 +36,11 @@ fuzz_fuzz_crilog_SOURCES = fuzz/fuzz-crilog.c src/platform/crilog.c
 fuzz_fuzz_crilog_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
 fuzz_fuzz_crilog_LDFLAGS = -fsanitize=fuzzer,address,undefined
 fuzz_fuzz_crilog_LDADD = $(CRISP_LIBS)
+noinst_PROGRAMS += fuzz/fuzz-seccomp-profile
+fuzz_fuzz_seccomp_profile_SOURCES = fuzz/fuzz-seccomp-profile.c
+fuzz_fuzz_seccomp_profile_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_seccomp_profile_LDFLAGS = -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_seccomp_profile_LDADD = $(CRISP_LIBS)
 endif
 
 libcrisp_a_SOURCES += \

@@ -30,7 +30,7 @@
 #define MOUNT_ATTR_SAFE (MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
 
 /* Resolve path (absolute or not) inside the tree at rootfd; "/" and ".." stop at rootfd. */
-static int open_in_root(int rootfd, const char *path, uint64_t flags)
+int open_in_root(int rootfd, const char *path, uint64_t flags)
 {
     struct open_how how;
     int fd;
@@ -49,7 +49,7 @@ static int open_in_root(int rootfd, const char *path, uint64_t flags)
 }
 
 /* Create the directory path and its missing parents inside rootfd; return an O_PATH fd to it. */
-static int mkdir_in_root(int rootfd, const char *path, struct err **err)
+int mkdir_in_root(int rootfd, const char *path, struct err **err)
 {
     _cleanup_free_ char *copy = xstrdup(path);
     char *p = copy;
@@ -299,24 +299,25 @@ static int mount_proc(int rootfd, struct err **err)
 }
 
 /*
- * Mount sysfs read-only.  sysfs shows the network devices of the mounting
- * process's network namespace and refuses a namespace whose user namespace
- * the caller does not own (EPERM); then the host's /sys is bound read-only.
+ * Mount sysfs, read-only unless the container is privileged.  sysfs shows
+ * the network devices of the mounting process's network namespace and
+ * refuses a namespace whose user namespace the caller does not own (EPERM);
+ * then the host's /sys is bound instead.
  */
-static int mount_sys(int rootfd, struct err **err)
+static int mount_sys(int rootfd, bool readonly, struct err **err)
 {
     _cleanup_close_ int target = mkdir_in_root(rootfd, "/sys", err);
+    unsigned int attrs = MOUNT_ATTR_SAFE | (readonly ? MOUNT_ATTR_RDONLY : 0);
     struct err *sysfs_err = NULL;
 
     if (target < 0)
         return -1;
-    if (mount_fs(target, "sysfs", NULL, MOUNT_ATTR_SAFE | MOUNT_ATTR_RDONLY, "sysfs on '/sys'",
-                 &sysfs_err) == 0)
+    if (mount_fs(target, "sysfs", NULL, attrs, "sysfs on '/sys'", &sysfs_err) == 0)
         return 0;
     if (sysfs_err->errnum != EPERM)
         return err_move(err, &sysfs_err);
     err_free(sysfs_err);
-    return bind_mount("/sys", target, true, 0, "host '/sys' on '/sys'", err);
+    return bind_mount("/sys", target, readonly, 0, "host '/sys' on '/sys'", err);
 }
 
 static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
@@ -483,6 +484,8 @@ static int enter_root(int rootfd, const struct ctr_spec *spec, struct err **err)
         return err_sys(err, "detach the old root");
     if (chdir("/") < 0)
         return err_sys(err, "change directory to '/'");
+    if (spec->security && security_setup_root(spec->security, err) < 0)
+        return -1;
     if (spec->readonly_rootfs) {
         struct mount_attr attr;
 
@@ -510,7 +513,10 @@ int rootfs_setup(const struct ctr_spec *spec, struct err **err)
     if (rootfd < 0)
         return err_sys(err, "open '%s'", rootfs);
 
-    if (mount_proc(rootfd, err) < 0 || mount_dev(rootfd, err) < 0 || mount_sys(rootfd, err) < 0)
+    if (mount_proc(rootfd, err) < 0 || mount_dev(rootfd, err) < 0 ||
+        mount_sys(rootfd, !(spec->security && spec->security->privileged), err) < 0)
+        return -1;
+    if (spec->security && security_create_devices(rootfd, spec->security, err) < 0)
         return -1;
     for (size_t i = 0; i < spec->n_mounts; i++) {
         if (mount_requested(rootfd, &spec->mounts[i], err) < 0)

@@ -80,6 +80,111 @@ struct ctr_mount {
     enum mount_propagation propagation;
 };
 
+/* ---- capabilities ---- */
+
+/* Capability sets as bit masks: bit n is capability n (CAP_CHOWN is bit 0). */
+struct ctr_caps {
+    uint64_t bounding;
+    uint64_t effective;
+    uint64_t permitted;
+    uint64_t inheritable;
+    uint64_t ambient;
+};
+
+/* The CRI Capability message and what else decides a container's sets. */
+struct caps_request {
+    char **add;          /* names, with or without "CAP_", any case; "ALL" for every one */
+    size_t n_add;
+    char **drop;
+    size_t n_drop;
+    char **ambient;      /* add_ambient_capabilities */
+    size_t n_ambient;
+    bool privileged;     /* every capability crispd itself has; add and drop are ignored */
+    bool root_user;      /* uid 0: non-root users get only the ambient set as effective */
+};
+
+/*
+ * Containerd's default set of 14 capabilities: CAP_CHOWN, CAP_DAC_OVERRIDE,
+ * CAP_FSETID, CAP_FOWNER, CAP_MKNOD, CAP_NET_RAW, CAP_SETGID, CAP_SETUID,
+ * CAP_SETFCAP, CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL
+ * and CAP_AUDIT_WRITE.
+ */
+uint64_t caps_default(void);
+
+/* The effective set of the calling process (crispd), read with libcap. */
+uint64_t caps_current(void);
+
+/*
+ * Parse one capability name ("CAP_NET_ADMIN", "net_admin", "Net_Admin") into
+ * its number.  Fails with INVALID_ARGUMENT naming the capability when the
+ * name is unknown to libcap or the running kernel.
+ */
+int caps_parse_name(const char *name, int *ret_cap, struct err **err);
+
+/*
+ * Compute a container's sets the way containerd's CRI plugin does.  The
+ * start is the default set, or crispd's own set when privileged.  Then
+ * come "ALL" in add, "ALL" in drop, the named additions and the named
+ * drops, in that order.  Ambient capabilities join every set, and
+ * inheritable contains only the ambient ones.
+ * Fails with INVALID_ARGUMENT for an unknown name and FAILED_PRECONDITION
+ * for a named capability crispd's own bounding set lacks.
+ */
+int caps_compute(const struct caps_request *req, struct ctr_caps *ret, struct err **err);
+
+/* ---- seccomp ---- */
+
+/* A parsed seccomp profile (OCI or Docker JSON format); see seccomp_profile_parse(). */
+struct seccomp_profile;
+
+#define SECCOMP_PROFILE_MAX_SIZE (1024 * 1024)
+
+/*
+ * Parse a seccomp profile in the OCI runtime-spec or Docker JSON format:
+ * defaultAction, defaultErrnoRet, architectures, archMap, and syscalls
+ * with names (or name), action, errnoRet, args and includes/excludes by
+ * arches and caps.  A pure function: no file or kernel access.  origin
+ * names the source in error messages.  Fails with INVALID_ARGUMENT.
+ */
+struct seccomp_profile *seccomp_profile_parse(const char *text, size_t len, const char *origin,
+                                              struct err **err);
+
+/* Read and parse the profile file at path (at most SECCOMP_PROFILE_MAX_SIZE bytes). */
+struct seccomp_profile *seccomp_profile_load(const char *path, struct err **err);
+
+/*
+ * The built-in RuntimeDefault profile, equivalent to containerd's and
+ * moby's default: an allowlist with EPERM for everything else, clone
+ * namespace flags and personality arguments filtered, more allowed with
+ * CAP_SYS_ADMIN and the like.  Never NULL.
+ */
+struct seccomp_profile *seccomp_profile_default(void);
+
+void seccomp_profile_free(struct seccomp_profile *p);
+
+/* ---- containers ---- */
+
+/* A device node to create in the container (CRI Device). */
+struct ctr_device {
+    const char *host_path;
+    const char *container_path;
+};
+
+/* Confinement settings of a container; see struct ctr_spec.security. */
+struct ctr_security {
+    struct ctr_caps caps;
+    bool no_new_privs;
+    bool privileged;                        /* all host devices, read-write /sys */
+    const struct seccomp_profile *seccomp;  /* NULL: unconfined */
+    char **masked_paths;                    /* NULL-terminated, NULL for none */
+    char **readonly_paths;                  /* NULL-terminated, NULL for none */
+    const struct ctr_device *devices;
+    size_t n_devices;
+    bool set_oom_score_adj;
+    int oom_score_adj;                      /* failures with EPERM or EACCES are ignored */
+    uint64_t rlimit_nofile;                 /* soft and hard RLIMIT_NOFILE; 0 keeps crispd's */
+};
+
 struct ctr_spec {
     const char *id;
     const char *bundle_dir;   /* per-container directory: holds upper/, work/, rootfs/ */
@@ -108,6 +213,11 @@ struct ctr_spec {
     int stderr_fd;
 
     const char *cgroup_path;  /* existing cgroup the process joins before set-up, NULL: none */
+    /*
+     * Capabilities, seccomp, masked paths and the like; NULL keeps root's
+     * full capability set and no seccomp filter (the platform tests).
+     */
+    const struct ctr_security *security;
 };
 
 /*
