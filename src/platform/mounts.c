@@ -281,7 +281,12 @@ static int mount_overlay(const struct ctr_spec *spec, int targetfd, struct err *
         err_sys(err, "mount overlay on '%s/rootfs'", spec->bundle_dir);
         return add_fs_log(fsfd, err);
     }
-    mntfd = fsmount(fsfd, FSMOUNT_CLOEXEC, 0);
+    /*
+     * nodev: a device node shipped in an image layer must not open the
+     * host's device; /dev is a mount of its own with the nodes crisp puts
+     * there.  runc gets the same from the device cgroup.
+     */
+    mntfd = fsmount(fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV);
     if (mntfd < 0)
         return err_sys(err, "make overlay mount for '%s/rootfs'", spec->bundle_dir);
     return attach_mount(mntfd, targetfd, "overlay rootfs", err);

@@ -5,7 +5,9 @@ import json
 import os
 import shutil
 import re
+import io
 import sys
+import tarfile
 import tempfile
 import time
 
@@ -18,6 +20,15 @@ from registry import Registry  # noqa: E402
 
 LOG_LINE = re.compile(r"^\S+ (stdout|stderr) ([FP]) (.*)$")
 EXITED = 2
+
+
+def tar_with(*members):
+    """An uncompressed tar holding the given TarInfo members without data."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for member in members:
+            tar.addfile(member)
+    return buf.getvalue()
 
 
 def output(c, ctr):
@@ -48,7 +59,11 @@ def body():
         ]
         lower = [images.directory("data"), images.regular("data/old", b"old\n"),
                  images.regular("app/readme", b"readme\n")]
-        images.busybox_image(reg, "layered", "latest", extra_layers=[lower, upper],
+        # A device node in a layer (here 1:3, the host's /dev/null) must not open.
+        device = tarfile.TarInfo("dev-in-image")
+        device.type, device.devmajor, device.devminor, device.mode = tarfile.CHRTYPE, 1, 3, 0o666
+        devlayer = images.Layer(tar_with(device))
+        images.busybox_image(reg, "layered", "latest", extra_layers=[lower, upper, devlayer],
                              config_overrides={"WorkingDir": "/app", "User": "nobody",
                                                "Env": [images.DEFAULT_PATH, "FROM_IMAGE=yes"]})
         image = f"{reg.host}/layered"
@@ -70,11 +85,13 @@ def body():
                               sandbox_config=pod_cfg).container_id
 
             ctr = create("layers", "ls /data; cat /app/link; stat -c '%a %u %g' /app/hello.txt; "
-                         "test -e /etc/group || echo no-group; pwd; id -u; echo $FROM_IMAGE")
+                         "test -e /etc/group || echo no-group; pwd; id -u; echo $FROM_IMAGE; "
+                         "test -c /dev-in-image && (echo x > /dev-in-image) 2>/dev/null "
+                         "|| echo device-denied")
             c.call("StartContainer", container_id=ctr)
             tap.is_(output(c, ctr), ["new", "hello from layer 2", "604 7 8", "no-group",
-                                     "/app", "65534", "yes"],
-                    "opaque dir, whiteout, symlink, owner, workdir, image user and env")
+                                     "/app", "65534", "yes", "device-denied"],
+                    "opaque dir, whiteout, symlink, owner, workdir, user, env, image device")
 
             # In mountinfo the file system type is the field after the "-" separator.
             ctr = create("mounts", "awk '{for (i = 7; i <= NF; i++) if ($i == \"-\") "
