@@ -16,6 +16,7 @@ TESTS += \
 	t/40daemon/49-restart.t \
 	t/80regress/cancelled-pull.t \
 	t/80regress/concurrent-lifecycle.t \
+	t/80regress/interrupted-create.t \
 	t/40daemon/50-security.t \
 	t/40daemon/51-security-errors.t \
 	t/99fuzz/replay.t

@@ -10,6 +10,7 @@
 
 #include <event2/event.h>
 
+#include "handlers/resources.h"
 #include "handlers/rpc.h"
 #include "image/image.h"
 #include "keeper.h"
@@ -169,6 +170,47 @@ static void drop_exit_records(const char *state_dir)
 }
 
 /*
+ * Roll back the creates a crash interrupted: the client never got their
+ * ids, and would get ALREADY_EXISTS when it retries.  Whatever ran in
+ * their cgroups is killed with the cgroups.
+ */
+static void roll_back_creates(struct crisp *crisp)
+{
+    struct container **ctrs;
+    struct sandbox **sbs;
+    size_t n;
+
+    ctrs = store_containers(crisp->store, &n);
+    for (size_t i = n; i-- > 0;) {
+        struct container *c = ctrs[i];
+        struct sandbox *sb;
+
+        if (!c->creating)
+            continue;
+        sb = store_find_sandbox(crisp->store, c->sandbox_id, NULL);
+        if (sb) {
+            memcpy(c->sandbox_id, sb->id, sizeof(c->sandbox_id));
+            container_cgroup_remove(crisp, c);
+        }
+        log_info("removing container %s: crispd stopped before its create finished", c->id);
+        platform_ctr_cleanup(c->dir, NULL);
+        store_remove_container(crisp->store, c, NULL);
+        ctrs = store_containers(crisp->store, &n);
+    }
+
+    sbs = store_sandboxes(crisp->store, &n);
+    for (size_t i = n; i-- > 0;) {
+        struct sandbox *sb = sbs[i];
+
+        if (!sb->creating)
+            continue;
+        log_info("removing pod sandbox %s: crispd stopped before its create finished", sb->id);
+        sandbox_release(crisp, sb, NULL);
+        sbs = store_sandboxes(crisp->store, &n);
+    }
+}
+
+/*
  * Bring the loaded records in line with what runs: pods and containers
  * still running (checked by pid and start time, so a reused pid is not
  * taken for them) are watched again and their output pumped again;
@@ -185,6 +227,7 @@ void handlers_recover(struct crisp *crisp)
     sbs = store_sandboxes(crisp->store, &n);
     for (size_t i = 0; i < n; i++)
         recover_sandbox(crisp, sbs[i]);
+    roll_back_creates(crisp);
 
     ctrs = store_containers(crisp->store, &n);
     for (size_t i = 0; i < n; i++) {

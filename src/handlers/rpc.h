@@ -75,6 +75,8 @@ extern struct crisp *handlers_crisp;
 
 /* Stop a container: signal, then SIGKILL after timeout_s; w->done runs once it has exited. */
 void container_stop(struct crisp *crisp, struct container *c, int64_t timeout_s, struct waiter *w);
+/* Delete a stopped pod's cgroup, per-boot state and records; sb is freed. */
+int sandbox_release(struct crisp *crisp, struct sandbox *sb, struct err **err);
 /* Stop watching c's process: its watch, stop timer, platform handle and pidfd go. */
 void container_unwatch(struct container *c);
 /*

@@ -73,6 +73,14 @@ static char *sandbox_name(const Runtime__V1__PodSandboxMetadata *md)
     return xasprintf("%s_%s_%s_%u", md->name, md->namespace_, md->uid, md->attempt);
 }
 
+int sandbox_release(struct crisp *crisp, struct sandbox *sb, struct err **err)
+{
+    pod_cgroup_remove(crisp, sb);
+    if (sb->state_dir && rm_rf(sb->state_dir, err) < 0)
+        return -1;
+    return store_remove_sandbox(crisp->store, sb, err);
+}
+
 /* ---- RunPodSandbox ---- */
 
 static void on_pause_exit(void *data, pid_t pid, int exit_code, int signal)
@@ -102,11 +110,8 @@ static void on_pod_started(void *data, const struct pod_proc *proc, const struct
     struct sandbox *sb = store_find_sandbox(crisp->store, rpc->pod_id, NULL);
 
     if (err) {
-        if (sb) {
-            pod_cgroup_remove(crisp, sb);
-            rm_rf(sb->state_dir, NULL);
-            store_remove_sandbox(crisp->store, sb, NULL);
-        }
+        if (sb)
+            sandbox_release(crisp, sb, NULL);
         rpc_fail(rpc, err);
         return;
     }
@@ -116,6 +121,7 @@ static void on_pod_started(void *data, const struct pod_proc *proc, const struct
     sb->pidfd = proc->pidfd;
     sb->watch = proc_watch_new(crisp->base, sb->pid, sb->pidfd, on_pause_exit, sb);
     sb->state = SANDBOX_READY;
+    sb->creating = false;
     if (store_save_sandbox(crisp->store, sb, &e) < 0)
         log_warn_err(e, "saving pod sandbox state failed; ignored");
 
@@ -182,10 +188,7 @@ void rpc_run_pod_sandbox(struct rpc *rpc)
     return;
 
 fail:
-    if (cgroup_path)
-        pod_cgroup_remove(crisp, sb);
-    rm_rf(sb->state_dir, NULL);
-    store_remove_sandbox(crisp->store, sb, NULL);
+    sandbox_release(crisp, sb, NULL);
     rpc_fail(rpc, e);
 }
 
@@ -306,11 +309,8 @@ static void pod_stop_finish(struct pod_stop *op, const struct err *err)
                 return rpc_fail(rpc, e);
             ctrs = store_containers(crisp->store, &n);
         }
-        pod_cgroup_remove(crisp, sb);
-        if (sb->state_dir && rm_rf(sb->state_dir, &e) < 0)
-            return rpc_fail(rpc, e);
         log_emit(LOG_LEVEL_INFO, NULL, &rpc->ids, "pod sandbox '%s' removed", sb->name);
-        if (store_remove_sandbox(crisp->store, sb, &e) < 0)
+        if (sandbox_release(crisp, sb, &e) < 0)
             return rpc_fail(rpc, e);
     }
 

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -203,6 +205,7 @@ struct sandbox *store_add_sandbox(struct store *s, const uint8_t *request, size_
     sb->state = SANDBOX_NOTREADY;
     sb->created_at = now_ns();
     sb->pidfd = -EBADF;
+    sb->creating = true;
 
     if (mkdir_p(sb->dir, 0700, err) < 0 || write_request(sb->dir, request, len, err) < 0 ||
         store_save_sandbox(s, sb, err) < 0) {
@@ -270,6 +273,7 @@ int store_save_sandbox(struct store *s, struct sandbox *sb, struct err **err)
 
     (void)s;
     json_object_set_new(o, "name", json_string(sb->name));
+    json_object_set_new(o, "creating", json_boolean(sb->creating));
     json_object_set_new(o, "state", json_integer(sb->state));
     json_object_set_new(o, "created_at", json_integer(sb->created_at));
     json_object_set_new(o, "pid", json_integer(sb->pid));
@@ -397,6 +401,7 @@ static void load_sandbox(struct store *s, const char *name)
     sb->created_at = json_int(status, "created_at");
     sb->pid = (pid_t)json_int(status, "pid");
     sb->start_time = (uint64_t)json_int(status, "start_time");
+    sb->creating = json_is_true(json_object_get(status, "creating"));
     json_decref(status);
     if (!sb->req || !sb->req->config || !sb->name) {
         log_warn("skipping corrupt pod sandbox record '%s'", sb->dir);
@@ -407,6 +412,33 @@ static void load_sandbox(struct store *s, const char *name)
 
     s->sandboxes = xrealloc(s->sandboxes, (s->n_sandboxes + 1) * sizeof(*s->sandboxes));
     s->sandboxes[s->n_sandboxes++] = sb;
+}
+
+static void load_half_created(struct store *s, struct container *c)
+{
+    _cleanup_free_ char *req_path = path_join(c->dir, "request.pb");
+    _cleanup_free_ char *request = NULL;
+    size_t len;
+
+    if (read_file(req_path, MAX_RECORD_SIZE, &request, &len, NULL) < 0)
+        goto drop;
+    c->req = runtime__v1__create_container_request__unpack(NULL, len, (uint8_t *)request);
+    if (!c->req || !c->req->config || !c->req->pod_sandbox_id)
+        goto drop;
+    c->request = (uint8_t *)TAKE_PTR(request);
+    c->request_len = len;
+    c->config = c->req->config;
+    c->name = xstrdup("");
+    snprintf(c->sandbox_id, sizeof(c->sandbox_id), "%s", c->req->pod_sandbox_id);
+    c->creating = true;
+    s->containers = xrealloc(s->containers, (s->n_containers + 1) * sizeof(*s->containers));
+    s->containers[s->n_containers++] = c;
+    return;
+
+drop:
+    log_warn("removing container record '%s' of a create that never finished", c->dir);
+    rm_rf(c->dir, NULL);
+    container_free(c);
 }
 
 static void load_container(struct store *s, const char *name)
@@ -426,6 +458,14 @@ static void load_container(struct store *s, const char *name)
     c->dir = path_join(s->containers_dir, name);
     c->pidfd = -EBADF;
     if (read_record(c->dir, &request, &len, &status, &e) < 0) {
+        _cleanup_free_ char *status_path = path_join(c->dir, "status.json");
+        _cleanup_free_ char *req_path = path_join(c->dir, "request.pb");
+
+        if (access(status_path, F_OK) < 0 && errno == ENOENT && access(req_path, F_OK) == 0) {
+            /* CreateContainer never finished: load it for the handlers to roll back. */
+            load_half_created(s, c);
+            return;
+        }
         log_warn_err(e, "skipping unreadable container record '%s'", c->dir);
         container_free(c);
         return;

@@ -54,6 +54,7 @@ struct sandbox {
     uint64_t start_time;                      /* of pid, in clock ticks since boot */
     int pidfd;
     struct proc_watch *watch;
+    bool creating;                            /* RunPodSandbox has not finished */
     bool stopping;
     struct waiter *stop_waiters;
     bool removed;
