@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -112,6 +113,7 @@ struct log_source {
     struct event *ev;
     int fd;
     bool eof;
+    bool peek;              /* a pipe: read by peeking, edge-triggered */
     struct cri_log_stream stream;
 };
 
@@ -188,23 +190,10 @@ static void finish_source(struct log_source *src)
     write_records(src->pump);
 }
 
-static void on_pipe_readable(evutil_socket_t fd, short what, void *arg)
+static void end_of_stream(struct log_source *src)
 {
-    struct log_source *src = arg;
     struct log_pump *p = src->pump;
-    char chunk[READ_CHUNK];
-    ssize_t n;
 
-    (void)what;
-    n = read(fd, chunk, sizeof(chunk));
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (n > 0) {
-        feed_chunk(src, chunk, (size_t)n);
-        return;
-    }
-
-    /* End of file, or a read error that ends the stream all the same. */
     finish_source(src);
     if (p->out.eof && p->err.eof && !p->done_called) {
         p->done_called = true;
@@ -212,6 +201,128 @@ static void on_pipe_readable(evutil_socket_t fd, short what, void *arg)
         if (p->done)
             p->done(p->data);
     }
+}
+
+/*
+ * The scratch pipe tee() copies waiting output into, so that the pump can
+ * look at it before it consumes it.  One serves every pump: it is emptied
+ * right after each tee().
+ */
+static int scratch[2] = {-1, -1};
+
+/* Copy up to cap bytes waiting in fd into buf without consuming them; -1 with errno as tee(). */
+static ssize_t peek_pipe(int fd, char *buf, size_t cap)
+{
+    ssize_t n, got = 0;
+
+    if (scratch[0] < 0 && pipe2(scratch, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -1;
+    n = tee(fd, scratch[1], cap, SPLICE_F_NONBLOCK);
+    if (n <= 0)
+        return n;
+    while (got < n) {
+        ssize_t r = read(scratch[0], buf + got, (size_t)(n - got));
+
+        if (r <= 0)
+            abort(); /* tee() just put n bytes there */
+        got += r;
+    }
+    return n;
+}
+
+static bool writers_gone(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP);
+}
+
+/* Consume len bytes that peek_pipe() showed, and log them. */
+static void consume(struct log_source *src, const char *data, size_t len)
+{
+    char sink[READ_CHUNK];
+    size_t left = len;
+
+    while (left > 0) {
+        ssize_t n = read(src->fd, sink, left < sizeof(sink) ? left : sizeof(sink));
+
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            break;
+        }
+        left -= (size_t)n;
+    }
+    feed_chunk(src, data, len - left);
+}
+
+/*
+ * Log what waits in the pipe, leaving an unfinished line in the pipe
+ * rather than in crispd's memory: if crispd dies, the next one reads it
+ * again, so no output is lost.  Returns false to fall back to plain reads
+ * (fd is no pipe), true when done for this wake-up.
+ */
+static bool pump_by_peeking(struct log_source *src, short what)
+{
+    char chunk[READ_CHUNK];
+
+    for (int round = 0; round < 8; round++) {
+        ssize_t n = peek_pipe(src->fd, chunk, sizeof(chunk));
+        const char *nl;
+
+        if (n < 0 && errno == EINVAL)
+            return false;
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            if (writers_gone(src->fd))
+                end_of_stream(src);
+            return true;
+        }
+        if (n <= 0) {
+            end_of_stream(src);
+            return true;
+        }
+
+        nl = memrchr(chunk, '\n', (size_t)n);
+        if (nl) {
+            consume(src, chunk, (size_t)(nl - chunk) + 1);
+        } else if ((size_t)n > CRI_LOG_MAX_RECORD) {
+            /* No newline in the next record's worth and a byte more: a P record for sure. */
+            consume(src, chunk, CRI_LOG_MAX_RECORD);
+        } else if (writers_gone(src->fd)) {
+            /* The last output of the stream, without a newline. */
+            consume(src, chunk, (size_t)n);
+        } else {
+            return true; /* wait for the rest of the line */
+        }
+    }
+    /* More may wait: edge-triggered, so come back on the next loop iteration. */
+    (void)what;
+    event_active(src->ev, EV_READ, 0);
+    return true;
+}
+
+static void on_pipe_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct log_source *src = arg;
+    char chunk[READ_CHUNK];
+    ssize_t n;
+
+    if (src->peek && pump_by_peeking(src, what))
+        return;
+    src->peek = false;
+
+    n = read(fd, chunk, sizeof(chunk));
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n > 0) {
+        feed_chunk(src, chunk, (size_t)n);
+        /* Edge-triggered: read on until EAGAIN, one chunk per loop iteration. */
+        event_active(src->ev, EV_READ, 0);
+        return;
+    }
+
+    /* End of file, or a read error that ends the stream all the same. */
+    end_of_stream(src);
 }
 
 static int open_log(const char *path, struct err **err)
@@ -281,7 +392,13 @@ static int source_init(struct log_pump *p, struct log_source *src, struct event_
     }
     if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
         return err_sys(err, "set %s pipe non-blocking", name);
-    src->ev = event_new(base, fd, EV_READ | EV_PERSIST, on_pipe_readable, src);
+    /*
+     * Peeking leaves an unfinished line in the pipe, which would keep a
+     * level-triggered event firing: wait for the next write instead.
+     * Linux wakes edge-triggered pipe readers on every write.
+     */
+    src->peek = true;
+    src->ev = event_new(base, fd, EV_READ | EV_PERSIST | EV_ET, on_pipe_readable, src);
     if (!src->ev)
         abort();
     event_add(src->ev, NULL);

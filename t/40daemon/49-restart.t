@@ -73,6 +73,8 @@ def body():
                 return ctr
 
             chatty = start("chatty", "i=0; while :; do echo $i; i=$((i+1)); sleep 0.002; done")
+            # Half a line before the crash, the rest after it: one F record.
+            halves = start("halves", "printf 'first half '; sleep 2; echo 'second half'; sleep 1000")
             ender = start("ender", "sleep 1; exit 7")
             before = c.call("ContainerStatus", container_id=chatty).status
             pid = json.loads(c.call("ContainerStatus", container_id=chatty,
@@ -95,6 +97,11 @@ def body():
                                                                before.started_at),
                     "the running container keeps its state and timestamps")
             tap.is_(dict(st.labels), {"c": "chatty"}, "and its labels")
+            time.sleep(2)
+            st = c.call("ContainerStatus", container_id=halves).status
+            tap.is_([line.rstrip("\n").split(" ", 3)[2:] for line in open(st.log_path)],
+                    [["F", "first half second half"]],
+                    "a line half written before the crash is logged whole after it")
             st = c.call("ContainerStatus", container_id=ender).status
             tap.is_((st.state, st.exit_code, st.reason), (EXITED, 7, "Error"),
                     "the container that ended while crispd was down has its real exit code")
