@@ -13,6 +13,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "handlers/devices.h"
 #include "handlers/resources.h"
 #include "handlers/rpc.h"
 #include "handlers/security.h"
@@ -662,6 +663,8 @@ void rpc_create_container(struct rpc *rpc)
     if (container_cgroup_create(crisp, sb, c, &op->cgroup_path, &e) < 0)
         goto fail;
     op->spec.cgroup_path = op->cgroup_path;
+    if (container_devices_apply(config, op->security->sec.privileged, op->cgroup_path, &e) < 0)
+        goto fail;
     if (platform_ctr_create(crisp->base, &op->spec, on_container_created, rpc, &e) < 0)
         goto fail;
     /* The child has its own copies of the write ends now. */
