@@ -11,7 +11,8 @@ t_00unit_platform_crilog_SOURCES = t/00unit/platform/crilog.c
 t_00unit_platform_crilog_LDADD = $(CRISP_LIBS)
 libcrisp_a_SOURCES += \
 	src/platform/internal.h src/platform/child.c \
-	src/platform/pod.c src/platform/container.c src/platform/mounts.c
+	src/platform/pod.c src/platform/container.c src/platform/mounts.c \
+	src/platform/userns.c
 libcrisp_a_SOURCES += \
 	src/platform/caps.c src/platform/security.c src/platform/seccomp.c \
 	src/platform/seccomp-profile.c src/platform/seccomp-default.c
