@@ -1,8 +1,7 @@
 /*
  * Device access of a container's cgroup: the rules, their reduction to a
  * default and exceptions, the v1 devices.allow lines and the cgroup v2
- * BPF_PROG_TYPE_CGROUP_DEVICE program, assembled by hand as runc
- * (libcontainer/cgroups/devices/devicefilter.go) and crun do.
+ * BPF_PROG_TYPE_CGROUP_DEVICE program, assembled by hand as runc and crun do.
  */
 #include "config.h"
 
@@ -143,7 +142,7 @@ int cgroup_devices_reduce(const struct cgroup_device_rule *rules, size_t n, bool
 
         if (check_rule(rule, err) < 0)
             return -1;
-        /* As the v1 controller does, "a" sets the default and forgets every exception. */
+        /* As the v1 controller does, "a" sets the default and drops every exception. */
         if (rule->type == 'a') {
             default_allow = rule->allow;
             n_list = 0;
@@ -338,6 +337,6 @@ int cgroup_devices_attach(const char *dir, const struct cgroup_device_rule *rule
     attr.attach_flags = BPF_F_ALLOW_MULTI;
     if (bpf_call(BPF_PROG_ATTACH, &attr) < 0)
         return err_sys(err, "attach the device access program to cgroup '%s'", dir);
-    /* The attachment holds the program until the cgroup is removed. */
+    /* The attachment keeps the program loaded until the cgroup is removed. */
     return 0;
 }

@@ -179,8 +179,7 @@ struct cgroup_device_rule {
 };
 
 /*
- * containerd's default device rules for a container (containerd 1.7 and
- * 2.0, pkg/oci): deny every device, then allow mknod of any character or
+ * containerd's default device rules for a container: deny every device, then allow mknod of any character or
  * block device and read, write and mknod of null, zero, full, random,
  * urandom, tty, console, ptmx, the pts devices and net/tun.
  */

@@ -63,3 +63,8 @@ check_PROGRAMS += t/20platform/devices
 TESTS += t/20platform/devices
 t_20platform_devices_SOURCES = t/20platform/devices.c
 t_20platform_devices_LDADD = $(CRISP_LIBS)
+
+check_PROGRAMS += t/00unit/platform/userns
+TESTS += t/00unit/platform/userns
+t_00unit_platform_userns_SOURCES = t/00unit/platform/userns.c
+t_00unit_platform_userns_LDADD = $(CRISP_LIBS)
