@@ -13,9 +13,11 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "handlers/devices.h"
 #include "handlers/resources.h"
 #include "handlers/rpc.h"
 #include "handlers/security.h"
+#include "handlers/userns.h"
 #include "image/image.h"
 #include "keeper.h"
 #include "platform/platform.h"
@@ -311,6 +313,7 @@ struct create_op {
     char **layer_dirs;
     struct ctr_mount *mounts;
     struct ctr_security_holder *security;
+    struct pod_userns userns;
     int stdout_read, stderr_read;
     char *cgroup_path;
 };
@@ -662,6 +665,11 @@ void rpc_create_container(struct rpc *rpc)
     if (container_cgroup_create(crisp, sb, c, &op->cgroup_path, &e) < 0)
         goto fail;
     op->spec.cgroup_path = op->cgroup_path;
+    if (pod_userns_from_cri(sb->config, &op->userns, &e) < 0)
+        goto fail;
+    op->spec.userns = op->userns.enabled ? &op->userns.spec : NULL;
+    if (container_devices_apply(config, op->security->sec.privileged, op->cgroup_path, &e) < 0)
+        goto fail;
     if (platform_ctr_create(crisp->base, &op->spec, on_container_created, rpc, &e) < 0)
         goto fail;
     /* The child has its own copies of the write ends now. */

@@ -11,4 +11,6 @@ libcrisp_a_SOURCES += \
 	src/handlers/logs.c \
 	src/handlers/recover.c \
 	src/handlers/resources.c src/handlers/resources.h \
-	src/handlers/security.c src/handlers/security.h
+	src/handlers/security.c src/handlers/security.h \
+	src/handlers/devices.c src/handlers/devices.h \
+	src/handlers/userns.c src/handlers/userns.h

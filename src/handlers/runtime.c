@@ -23,6 +23,9 @@ void rpc_status(struct rpc *rpc)
     Runtime__V1__RuntimeCondition runtime_ready = RUNTIME__V1__RUNTIME_CONDITION__INIT;
     Runtime__V1__RuntimeCondition network_ready = RUNTIME__V1__RUNTIME_CONDITION__INIT;
     Runtime__V1__RuntimeCondition *conditions[] = {&runtime_ready, &network_ready};
+    Runtime__V1__RuntimeHandler handler = RUNTIME__V1__RUNTIME_HANDLER__INIT;
+    Runtime__V1__RuntimeHandlerFeatures features = RUNTIME__V1__RUNTIME_HANDLER_FEATURES__INIT;
+    Runtime__V1__RuntimeHandler *handlers[] = {&handler};
 
     runtime_ready.type = (char *)"RuntimeReady";
     runtime_ready.status = 1;
@@ -37,5 +40,12 @@ void rpc_status(struct rpc *rpc)
     status.n_conditions = 2;
     status.conditions = conditions;
     resp.status = &status;
+
+    /* The default handler, named by an empty string, runs pods in user namespaces. */
+    handler.name = (char *)"";
+    features.user_namespaces = 1;
+    handler.features = &features;
+    resp.n_runtime_handlers = 1;
+    resp.runtime_handlers = handlers;
     rpc_reply(rpc, &resp.base);
 }

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "handlers/resources.h"
+#include "handlers/userns.h"
 #include "handlers/rpc.h"
 #include "keeper.h"
 #include "platform/platform.h"
@@ -140,6 +141,7 @@ void rpc_run_pod_sandbox(struct rpc *rpc)
     _cleanup_err_ struct err *e = NULL;
     _cleanup_free_ char *name = NULL, *cgroup_path = NULL;
     struct pod_spec spec = {0};
+    struct pod_userns userns;
     struct sandbox *sb, *other;
 
     if (!config)
@@ -153,6 +155,9 @@ void rpc_run_pod_sandbox(struct rpc *rpc)
                          "runtime_handler '%s' is not configured: crisp has only the default "
                          "handler, named by an empty string",
                          req->runtime_handler);
+
+    if (pod_userns_from_cri(config, &userns, &e) < 0)
+        return rpc_fail(rpc, e);
 
     name = sandbox_name(config->metadata);
     other = store_find_sandbox_by_name(crisp->store, name);
@@ -179,6 +184,7 @@ void rpc_run_pod_sandbox(struct rpc *rpc)
     /* The pause gets a PID namespace of its own unless the pod uses the host's. */
     spec.pod_pid_namespace = !(ns && ns->pid == RUNTIME__V1__NAMESPACE_MODE__NODE);
     spec.pause_path = crisp->config->pause_path;
+    spec.userns = userns.enabled ? &userns.spec : NULL;
     spec.state_dir = sb->state_dir;
     if (pod_cgroup_create(crisp, sb, &cgroup_path, &e) < 0)
         goto fail;

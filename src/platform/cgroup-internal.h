@@ -24,6 +24,9 @@ struct cgroup_ops {
     int (*oom_open)(const char *path, int *ret_fd, struct err **err);
     /* Drain fd after a wake-up; returns 1 for an OOM event, 0 for none, -1 once the cgroup is gone. */
     int (*oom_read)(const char *path, int fd, uint64_t *last_count);
+    /* Restrict device access of the cgroup; see cgroup_devices_apply(). */
+    int (*devices)(const char *path, const struct cgroup_device_rule *rules, size_t n,
+                   struct err **err);
 };
 
 extern const struct cgroup_ops cgroup_v1_ops;
@@ -55,5 +58,13 @@ int cgroup_rmdir_tree(const char *dir, bool kill);
 /* Write each of w to the file dir_of(file)/file; optional ones may be missing. */
 int cgroup_write_all(const char *path, const struct cgroup_writes *w,
                      char *(*dir_of)(const char *path, const char *file), struct err **err);
+
+/*
+ * Load the program of cgroup_devices_bpf() for rules and attach it to the
+ * cgroup v2 directory dir with BPF_F_ALLOW_MULTI.  The program stays
+ * attached until the cgroup is removed.
+ */
+int cgroup_devices_attach(const char *dir, const struct cgroup_device_rule *rules, size_t n,
+                          struct err **err);
 
 #endif

@@ -298,6 +298,37 @@ static int v1_oom_read(const char *path, int fd, uint64_t *last_count)
     return 1;
 }
 
+/*
+ * Reset the cgroup to deny every device, then write each rule to
+ * devices.allow or devices.deny in order.  The kernel rejects an allow
+ * rule its parent cgroup does not allow (EPERM).
+ */
+static int v1_devices(const char *path, const struct cgroup_device_rule *rules, size_t n,
+                      struct err **err)
+{
+    _cleanup_free_ char *dir = dir_of(path, "devices");
+    _cleanup_free_ char *allow = NULL, *deny = NULL;
+    int r;
+
+    if (!dir)
+        return err_status(err, GRPC_STATUS_FAILED_PRECONDITION,
+                          "the cgroup v1 devices controller is not mounted");
+    allow = xasprintf("%s/devices.allow", dir);
+    deny = xasprintf("%s/devices.deny", dir);
+    r = cgroup_write_file(deny, "a");
+    if (r < 0)
+        return err_errno(err, -r, "write 'a' to '%s'", deny);
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_free_ char *line = cgroup_device_rule_format(&rules[i]);
+        const char *file = rules[i].allow ? allow : deny;
+
+        r = cgroup_write_file(file, line);
+        if (r < 0)
+            return err_errno(err, -r, "write '%s' to '%s'", line, file);
+    }
+    return 0;
+}
+
 const struct cgroup_ops cgroup_v1_ops = {
     .version = 1,
     .render = v1_render,
@@ -308,4 +339,5 @@ const struct cgroup_ops cgroup_v1_ops = {
     .oom_kills = v1_oom_kills,
     .oom_open = v1_oom_open,
     .oom_read = v1_oom_read,
+    .devices = v1_devices,
 };

@@ -262,6 +262,14 @@ static int v2_oom_read(const char *path, int fd, uint64_t *last_count)
     return 1;
 }
 
+static int v2_devices(const char *path, const struct cgroup_device_rule *rules, size_t n,
+                      struct err **err)
+{
+    _cleanup_free_ char *dir = xasprintf(CGROUP_MOUNT "%s", path);
+
+    return cgroup_devices_attach(dir, rules, n, err);
+}
+
 const struct cgroup_ops cgroup_v2_ops = {
     .version = 2,
     .render = v2_render,
@@ -272,4 +280,5 @@ const struct cgroup_ops cgroup_v2_ops = {
     .oom_kills = v2_oom_kills,
     .oom_open = v2_oom_open,
     .oom_read = v2_oom_read,
+    .devices = v2_devices,
 };

@@ -373,6 +373,13 @@ int cgroup_update(const char *path, const struct cgroup_resources *res, struct e
     return 0;
 }
 
+int cgroup_devices_apply(const char *path, const struct cgroup_device_rule *rules, size_t n,
+                         struct err **err)
+{
+    if (ops_in_use()->devices(path, rules, n, err) < 0)
+        return err_wrap(err, "set device access of cgroup '%s'", path);
+    return 0;
+}
 
 char *cgroup_pod_process_path(const char *pod_path)
 {

@@ -158,4 +158,70 @@ struct cgroup_oom_watch *cgroup_oom_watch_new(struct event_base *base, const cha
 /* Stop watching; NULL is fine. */
 void cgroup_oom_watch_free(struct cgroup_oom_watch *w);
 
+/* ---- device access (the devices controller on v1, a BPF program on v2) ---- */
+
+/* Access bits of a device rule, as the v1 letters "r", "w" and "m". */
+#define CGROUP_DEVICE_READ 0x1u
+#define CGROUP_DEVICE_WRITE 0x2u
+#define CGROUP_DEVICE_MKNOD 0x4u
+#define CGROUP_DEVICE_ALL (CGROUP_DEVICE_READ | CGROUP_DEVICE_WRITE | CGROUP_DEVICE_MKNOD)
+
+/* Number of rules one container may have, defaults included. */
+#define CGROUP_MAX_DEVICE_RULES 1024
+
+/* One OCI LinuxDeviceCgroup entry: "c 1:3 rwm" allowed or denied. */
+struct cgroup_device_rule {
+    bool allow;
+    char type;           /* 'a' (every device; major and minor must be -1), 'c' or 'b' */
+    int64_t major;       /* -1: any */
+    int64_t minor;       /* -1: any */
+    unsigned int access; /* CGROUP_DEVICE_* bits, never 0 */
+};
+
+/*
+ * containerd's default device rules for a container: deny every device, then allow mknod of any character or
+ * block device and read, write and mknod of null, zero, full, random,
+ * urandom, tty, console, ptmx, the pts devices and net/tun.
+ */
+extern const struct cgroup_device_rule cgroup_default_device_rules[];
+extern const size_t cgroup_n_default_device_rules;
+
+/* Parse "rwm" letters into CGROUP_DEVICE_* bits; INVALID_ARGUMENT for "" or other letters. */
+int cgroup_device_access_parse(const char *text, unsigned int *ret, struct err **err);
+
+/* Format rule as the devices.allow and devices.list line "c 1:3 rwm" (caller frees). */
+char *cgroup_device_rule_format(const struct cgroup_device_rule *rule);
+
+/*
+ * Reduce rules to what they mean when applied in order, as the v1 devices
+ * controller applies them: a default (allow or deny every device, from the
+ * last "a" rule, deny when there is none) and exceptions to it, each
+ * device at most once with the union of its access bits.  An exception
+ * removed again by a later opposite rule with the same device loses those
+ * bits.  Pure.  Fails with INVALID_ARGUMENT for an invalid rule or more
+ * than CGROUP_MAX_DEVICE_RULES rules.
+ */
+int cgroup_devices_reduce(const struct cgroup_device_rule *rules, size_t n, bool *ret_default_allow,
+                          struct cgroup_device_rule **ret_exceptions, size_t *ret_n,
+                          struct err **err);
+
+/*
+ * Generate the BPF_PROG_TYPE_CGROUP_DEVICE program for rules, as runc's
+ * devicefilter does: load the type, access, major and minor of the
+ * request, test each exception (returning its verdict on a match), and
+ * return the default last.  *ret_insns holds struct bpf_insn values
+ * (8 bytes each), caller frees.  Pure.
+ */
+int cgroup_devices_bpf(const struct cgroup_device_rule *rules, size_t n, void **ret_insns,
+                       size_t *ret_n_insns, struct err **err);
+
+/*
+ * Restrict the devices the processes of the existing cgroup at path may
+ * open or create to rules: on v1 "a" to devices.deny and then every rule
+ * to devices.allow or devices.deny; on v2 the program of
+ * cgroup_devices_bpf() attached to the cgroup (BPF_F_ALLOW_MULTI).
+ */
+int cgroup_devices_apply(const char *path, const struct cgroup_device_rule *rules, size_t n,
+                         struct err **err);
+
 #endif

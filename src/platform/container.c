@@ -34,6 +34,7 @@ struct pod_ns {
     int ipc;
     int uts;
     int pid;
+    int user;
 };
 
 /* A create or start in progress, from the request until cb runs. */
@@ -52,6 +53,7 @@ static void pod_ns_close(struct pod_ns *ns)
     close_and_reset(&ns->ipc);
     close_and_reset(&ns->uts);
     close_and_reset(&ns->pid);
+    close_and_reset(&ns->user);
 }
 
 static void ctr_op_free(struct ctr_op *op)
@@ -231,7 +233,7 @@ static void __attribute__((noreturn)) ctr_child(const struct ctr_spec *spec, str
                                                 int sync_fd)
 {
     int stdout_fd = spec->stdout_fd, stderr_fd = spec->stderr_fd;
-    int *keep[] = {&sync_fd, &stdout_fd, &stderr_fd, &ns->net, &ns->ipc, &ns->uts};
+    int *keep[] = {&sync_fd, &stdout_fd, &stderr_fd, &ns->net, &ns->ipc, &ns->uts, &ns->user};
     struct err *e = NULL;
     void *filter = NULL;
     char start;
@@ -253,8 +255,13 @@ static void __attribute__((noreturn)) ctr_child(const struct ctr_spec *spec, str
     close_and_reset(&ns->ipc);
     close_and_reset(&ns->uts);
 
-    if (rootfs_setup(spec, &e) < 0 || enter_cwd(spec, &e) < 0 ||
-        prepare_security(spec, &filter, &e) < 0 || set_user(spec, &e) < 0 ||
+    /*
+     * Mounts and limits need host root; the user namespace is joined after
+     * them, so the working directory is created by the container's root.
+     */
+    if (rootfs_setup(spec, ns->user, &e) < 0 || prepare_security(spec, &filter, &e) < 0 ||
+        join_ns(ns->user, CLONE_NEWUSER, "user", &e) < 0 || enter_cwd(spec, &e) < 0 ||
+        set_user(spec, &e) < 0 ||
         set_stdio(stdout_fd, stderr_fd, &e) < 0 || child_send_ready(sync_fd, &e) < 0)
         child_fail(sync_fd, e, 1);
 
@@ -283,13 +290,14 @@ static int open_pod_ns(const struct ctr_spec *spec, const char *name, int *ret_f
 
 static int open_pod_namespaces(const struct ctr_spec *spec, struct pod_ns *ns, struct err **err)
 {
-    ns->net = ns->ipc = ns->uts = ns->pid = -EBADF;
+    ns->net = ns->ipc = ns->uts = ns->pid = ns->user = -EBADF;
     if (spec->pod_pid <= 0)
         return 0;
     if ((spec->join_pod_network && open_pod_ns(spec, "net", &ns->net, err) < 0) ||
         (spec->join_pod_ipc && open_pod_ns(spec, "ipc", &ns->ipc, err) < 0) ||
         open_pod_ns(spec, "uts", &ns->uts, err) < 0 ||
-        (spec->join_pod_pid && open_pod_ns(spec, "pid", &ns->pid, err) < 0))
+        (spec->join_pod_pid && open_pod_ns(spec, "pid", &ns->pid, err) < 0) ||
+        (spec->userns && open_pod_ns(spec, "user", &ns->user, err) < 0))
         goto fail;
     /* The pidfd still names a live process, so the pid was not reused while we opened. */
     if (syscall(SYS_pidfd_send_signal, spec->pod_pidfd, 0, NULL, 0) < 0) {

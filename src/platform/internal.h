@@ -61,9 +61,11 @@ int child_close_fds(int *keep[], size_t n_keep, struct err **err);
 /*
  * In a container's set-up child, in its own mount namespace: mount the
  * rootfs overlay and everything in it at bundle_dir/rootfs and pivot_root
- * into it.  Errors name the operation and the path.
+ * into it.  With userns_fd (the pod's user namespace, else -1) the image
+ * layers and bind mounts are idmapped with it and the writable layer is
+ * owned by the namespace's root.  Errors name the operation and the path.
  */
-int rootfs_setup(const struct ctr_spec *spec, struct err **err);
+int rootfs_setup(const struct ctr_spec *spec, int userns_fd, struct err **err);
 
 /*
  * Resolve path inside the tree at rootfd with openat2(RESOLVE_IN_ROOT); "/"

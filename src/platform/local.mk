@@ -11,7 +11,8 @@ t_00unit_platform_crilog_SOURCES = t/00unit/platform/crilog.c
 t_00unit_platform_crilog_LDADD = $(CRISP_LIBS)
 libcrisp_a_SOURCES += \
 	src/platform/internal.h src/platform/child.c \
-	src/platform/pod.c src/platform/container.c src/platform/mounts.c
+	src/platform/pod.c src/platform/container.c src/platform/mounts.c \
+	src/platform/userns.c
 libcrisp_a_SOURCES += \
 	src/platform/caps.c src/platform/security.c src/platform/seccomp.c \
 	src/platform/seccomp-profile.c src/platform/seccomp-default.c
@@ -45,9 +46,25 @@ endif
 
 libcrisp_a_SOURCES += \
 	src/platform/cgroup.h src/platform/cgroup-internal.h \
-	src/platform/cgroup.c src/platform/cgroup-v1.c src/platform/cgroup-v2.c
+	src/platform/cgroup.c src/platform/cgroup-v1.c src/platform/cgroup-v2.c \
+	src/platform/cgroup-devices.c
 
 check_PROGRAMS += t/00unit/platform/cgroup
 TESTS += t/00unit/platform/cgroup
 t_00unit_platform_cgroup_SOURCES = t/00unit/platform/cgroup.c
 t_00unit_platform_cgroup_LDADD = $(CRISP_LIBS)
+
+check_PROGRAMS += t/00unit/platform/cgroup-devices
+TESTS += t/00unit/platform/cgroup-devices
+t_00unit_platform_cgroup_devices_SOURCES = t/00unit/platform/cgroup-devices.c
+t_00unit_platform_cgroup_devices_LDADD = $(CRISP_LIBS)
+
+check_PROGRAMS += t/20platform/devices
+TESTS += t/20platform/devices
+t_20platform_devices_SOURCES = t/20platform/devices.c
+t_20platform_devices_LDADD = $(CRISP_LIBS)
+
+check_PROGRAMS += t/00unit/platform/userns
+TESTS += t/00unit/platform/userns
+t_00unit_platform_userns_SOURCES = t/00unit/platform/userns.c
+t_00unit_platform_userns_LDADD = $(CRISP_LIBS)

@@ -194,9 +194,29 @@ static int mount_fs(int targetfd, const char *fstype, const char *const *options
     return attach_mount(mntfd, targetfd, what, err);
 }
 
-/* Bind the host path src (recursively) on targetfd, read-only and with propagation if asked. */
+/*
+ * Idmap the detached mount mntfd (and the mounts under it) with the user
+ * namespace userns_fd: a file owned by host ID n shows as owned by the
+ * host ID that container ID n maps to (Linux 5.12).
+ */
+static int idmap_mount(int mntfd, int userns_fd, const char *src, struct err **err)
+{
+    struct mount_attr attr;
+
+    memset(&attr, 0, sizeof(attr));
+    attr.attr_set = MOUNT_ATTR_IDMAP;
+    attr.userns_fd = (uint64_t)userns_fd;
+    if (mount_setattr(mntfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+        return err_sys(err, "idmap mount of '%s' with the pod's user namespace", src);
+    return 0;
+}
+
+/*
+ * Bind the host path src (recursively) on targetfd, read-only and with
+ * propagation if asked, idmapped with the user namespace idmap_fd unless -1.
+ */
 static int bind_mount(const char *src, int targetfd, bool readonly, uint64_t propagation,
-                      const char *what, struct err **err)
+                      int idmap_fd, const char *what, struct err **err)
 {
     _cleanup_close_ int mntfd = open_tree(AT_FDCWD, src,
                                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
@@ -204,6 +224,8 @@ static int bind_mount(const char *src, int targetfd, bool readonly, uint64_t pro
 
     if (mntfd < 0)
         return err_sys(err, "open bind mount source '%s'", src);
+    if (idmap_fd >= 0 && idmap_mount(mntfd, idmap_fd, src, err) < 0)
+        return -1;
     memset(&attr, 0, sizeof(attr));
     if (readonly)
         attr.attr_set = MOUNT_ATTR_RDONLY;
@@ -217,6 +239,50 @@ static int bind_mount(const char *src, int targetfd, bool readonly, uint64_t pro
 /* ---- overlay ---- */
 
 /*
+ * For a container in a user namespace: idmap every image layer with it,
+ * so that files owned by root in the image show as owned by the
+ * container's root, and give the writable layer to the container's root,
+ * so that the files the container creates belong to its mapped host IDs.
+ * Overlayfs accepts idmapped lower layers since Linux 5.19 but cannot be
+ * idmapped itself.  Returns the layers as "/proc/self/fd/N" paths of the
+ * detached mounts, whose fds stay open (close-on-exec) until execve.
+ */
+static char **idmap_layers(const struct ctr_spec *spec, int userns_fd, const char *upper,
+                           const char *work, struct err **err)
+{
+    const struct userns_spec *u = spec->userns;
+    int64_t root_uid = u ? id_map_to_host(u->uids, u->n_uids, 0) : -1;
+    int64_t root_gid = u ? id_map_to_host(u->gids, u->n_gids, 0) : -1;
+    size_t n = 0;
+    char **paths;
+
+    if (root_uid >= 0 && root_gid >= 0 &&
+        (chown(upper, (uid_t)root_uid, (gid_t)root_gid) < 0 ||
+         chown(work, (uid_t)root_uid, (gid_t)root_gid) < 0)) {
+        err_sys(err, "give '%s' to the container's root", upper);
+        return NULL;
+    }
+    while (spec->lowerdirs[n])
+        n++;
+    paths = xcalloc(n + 1, sizeof(*paths));
+    for (size_t i = 0; i < n; i++) {
+        int fd = open_tree(AT_FDCWD, spec->lowerdirs[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+
+        if (fd < 0 || idmap_mount(fd, userns_fd, spec->lowerdirs[i], err) < 0) {
+            if (fd < 0)
+                err_sys(err, "open image layer '%s'", spec->lowerdirs[i]);
+            else
+                close(fd);
+            strv_free(paths);
+            return NULL;
+        }
+        paths[i] = xasprintf("/proc/self/fd/%d", fd);
+    }
+    return paths;
+}
+
+
+/*
  * Mount the image layers as overlayfs on bundle_dir/rootfs.  Each layer is
  * one "lowerdir+" value (topmost first, Linux 6.8), which avoids the
  * page-size limit of the "lowerdir=a:b:c" option string: with hundreds of
@@ -224,12 +290,15 @@ static int bind_mount(const char *src, int targetfd, bool readonly, uint64_t pro
  * reject "lowerdir+"; they get the joined string, which fails for too many
  * layers with an error that says so.
  */
-static int mount_overlay(const struct ctr_spec *spec, int targetfd, struct err **err)
+static int mount_overlay(const struct ctr_spec *spec, int targetfd, int userns_fd,
+                         struct err **err)
 {
     _cleanup_free_ char *upper = path_join(spec->bundle_dir, "upper");
     _cleanup_free_ char *work = path_join(spec->bundle_dir, "work");
     _cleanup_close_ int fsfd = -EBADF, mntfd = -EBADF;
+    _cleanup_strv_free_ char **idmapped = NULL;
     struct strbuf joined = STRBUF_INIT;
+    char **lowerdirs = spec->lowerdirs;
     bool plus = true;
     int r = 0;
 
@@ -237,21 +306,27 @@ static int mount_overlay(const struct ctr_spec *spec, int targetfd, struct err *
         return err_status(err, GRPC_STATUS_INVALID_ARGUMENT, "image has no layers to mount");
     if (mkdir_p(upper, 0755, err) < 0 || mkdir_p(work, 0700, err) < 0)
         return -1;
+    if (userns_fd >= 0) {
+        idmapped = idmap_layers(spec, userns_fd, upper, work, err);
+        if (!idmapped)
+            return -1;
+        lowerdirs = idmapped;
+    }
 
     fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
     if (fsfd < 0)
         return err_sys(err, "open overlay file system");
-    for (char **l = spec->lowerdirs; *l && plus; l++) {
+    for (char **l = lowerdirs; *l && plus; l++) {
         if (fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir+", *l, 0) == 0)
             continue;
-        if (errno != EINVAL || l != spec->lowerdirs) {
+        if (errno != EINVAL || l != lowerdirs) {
             err_sys(err, "add overlay layer '%s'", *l);
             return add_fs_log(fsfd, err);
         }
         plus = false;
     }
     if (!plus) {
-        for (char **l = spec->lowerdirs; *l; l++) {
+        for (char **l = lowerdirs; *l; l++) {
             if (joined.len)
                 strbuf_add(&joined, ":", 1);
             strbuf_append(&joined, *l);
@@ -322,7 +397,7 @@ static int mount_sys(int rootfd, bool readonly, struct err **err)
     if (sysfs_err->errnum != EPERM)
         return err_move(err, &sysfs_err);
     err_free(sysfs_err);
-    return bind_mount("/sys", target, readonly, 0, "host '/sys' on '/sys'", err);
+    return bind_mount("/sys", target, readonly, 0, -1, "host '/sys' on '/sys'", err);
 }
 
 static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
@@ -366,7 +441,7 @@ static int populate_dev(int devfd, struct err **err)
         target = openat(devfd, dev_nodes[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
         if (target < 0)
             return err_sys(err, "open mount point '%s' in the container", host);
-        if (bind_mount(host, target, false, 0, host, err) < 0)
+        if (bind_mount(host, target, false, 0, -1, host, err) < 0)
             return -1;
     }
 
@@ -416,7 +491,8 @@ static uint64_t propagation_flag(enum mount_propagation p)
     return MS_PRIVATE;
 }
 
-static int mount_requested(int rootfd, const struct ctr_mount *m, struct err **err)
+static int mount_requested(int rootfd, const struct ctr_mount *m, int userns_fd,
+                           struct err **err)
 {
     _cleanup_close_ int target = -EBADF;
     _cleanup_free_ char *what = NULL;
@@ -437,12 +513,13 @@ static int mount_requested(int rootfd, const struct ctr_mount *m, struct err **e
     if (target < 0)
         return -1;
     what = xasprintf("bind mount '%s' on '%s'", m->host_path, m->container_path);
-    return bind_mount(m->host_path, target, m->readonly, propagation_flag(m->propagation), what,
-                      err);
+    return bind_mount(m->host_path, target, m->readonly, propagation_flag(m->propagation),
+                      userns_fd, what, err);
 }
 
 /* Write the pod's host name to bundle_dir/hostname and bind it on /etc/hostname. */
-static int mount_hostname(int rootfd, const struct ctr_spec *spec, struct err **err)
+static int mount_hostname(int rootfd, const struct ctr_spec *spec, int userns_fd,
+                          struct err **err)
 {
     _cleanup_free_ char *path = path_join(spec->bundle_dir, "hostname");
     _cleanup_free_ char *text = xasprintf("%s\n", spec->hostname);
@@ -453,7 +530,7 @@ static int mount_hostname(int rootfd, const struct ctr_spec *spec, struct err **
     target = make_mount_point(rootfd, "/etc/hostname", false, err);
     if (target < 0)
         return -1;
-    return bind_mount(path, target, false, 0, "bind mount on '/etc/hostname'", err);
+    return bind_mount(path, target, false, 0, userns_fd, "bind mount on '/etc/hostname'", err);
 }
 
 /* ---- the whole root ---- */
@@ -502,7 +579,7 @@ static int enter_root(int rootfd, const struct ctr_spec *spec, struct err **err)
     return 0;
 }
 
-int rootfs_setup(const struct ctr_spec *spec, struct err **err)
+int rootfs_setup(const struct ctr_spec *spec, int userns_fd, struct err **err)
 {
     _cleanup_free_ char *rootfs = path_join(spec->bundle_dir, "rootfs");
     _cleanup_close_ int target = -EBADF, rootfd = -EBADF;
@@ -512,7 +589,7 @@ int rootfs_setup(const struct ctr_spec *spec, struct err **err)
     target = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (target < 0)
         return err_sys(err, "open '%s'", rootfs);
-    if (mount_overlay(spec, target, err) < 0)
+    if (mount_overlay(spec, target, userns_fd, err) < 0)
         return -1;
     rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0)
@@ -524,10 +601,10 @@ int rootfs_setup(const struct ctr_spec *spec, struct err **err)
     if (spec->security && security_create_devices(rootfd, spec->security, err) < 0)
         return -1;
     for (size_t i = 0; i < spec->n_mounts; i++) {
-        if (mount_requested(rootfd, &spec->mounts[i], err) < 0)
+        if (mount_requested(rootfd, &spec->mounts[i], userns_fd, err) < 0)
             return -1;
     }
-    if (spec->hostname && spec->hostname[0] && mount_hostname(rootfd, spec, err) < 0)
+    if (spec->hostname && spec->hostname[0] && mount_hostname(rootfd, spec, userns_fd, err) < 0)
         return -1;
     return enter_root(rootfd, spec, err);
 }

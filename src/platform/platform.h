@@ -32,6 +32,39 @@ void proc_watch_free(struct proc_watch *w);
 /* Send sig to the process behind pidfd (pidfd_send_signal). */
 int proc_signal(int pidfd, int sig, struct err **err);
 
+/* ---- user namespaces ---- */
+
+/* One range of a user namespace ID map: length IDs from container_id on are host_id on. */
+struct id_map {
+    uint32_t container_id;
+    uint32_t host_id;
+    uint32_t length;
+};
+
+/* The kernel's limit of ranges per uid_map or gid_map (Linux 4.15 and later). */
+#define ID_MAP_MAX_RANGES 340
+
+/* The ID maps of a pod's user namespace. */
+struct userns_spec {
+    const struct id_map *uids;
+    size_t n_uids;
+    const struct id_map *gids;
+    size_t n_gids;
+};
+
+/*
+ * Check one map: 1 to ID_MAP_MAX_RANGES ranges, none of length 0 or
+ * running past 2^32 - 1, and no two overlapping in container or in host
+ * IDs.  Fails with INVALID_ARGUMENT naming field ("...uids[1].length").
+ */
+int id_map_check(const struct id_map *map, size_t n, const char *field, struct err **err);
+
+/* The map as /proc/PID/uid_map takes it: "container host length" lines (caller frees). */
+char *id_map_format(const struct id_map *map, size_t n);
+
+/* The host ID of container ID id, or -1 when map does not map it. */
+int64_t id_map_to_host(const struct id_map *map, size_t n, uint32_t id);
+
 /* ---- pod sandbox ---- */
 
 struct pod_spec {
@@ -43,6 +76,12 @@ struct pod_spec {
     const char *pause_path;  /* the crisp-pause binary */
     const char *state_dir;   /* per-pod directory under the state dir */
     const char *cgroup_path; /* cgroup the pause process joins before execve, NULL: none */
+    /*
+     * NULL keeps the host's user namespace.  Else the pause process gets a
+     * new one with these maps, owning its other new namespaces, and runs
+     * as the namespace's root.
+     */
+    const struct userns_spec *userns;
 };
 
 struct pod_proc {
@@ -208,6 +247,12 @@ struct ctr_spec {
     bool join_pod_ipc;
     bool join_pod_pid;        /* PID mode POD; else a new PID namespace unless host_pid */
     bool host_pid;
+    /*
+     * The pod's user namespace maps, NULL for the host's.  The process
+     * joins the pause's user namespace after its mounts are set up; the
+     * image layers and bind mounts are idmapped with it.
+     */
+    const struct userns_spec *userns;
 
     int stdout_fd;            /* write ends for the process, duplicated into it */
     int stderr_fd;

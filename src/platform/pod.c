@@ -1,6 +1,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
@@ -82,6 +84,27 @@ static int stdio_to_null(struct err **err)
     return 0;
 }
 
+/*
+ * In a new user namespace: wait until the parent has written the ID maps
+ * and moved us into the cgroup (we are no longer host root), then become
+ * the namespace's root.  setgroups stays allowed, because a privileged
+ * parent wrote gid_map, so containers can set supplementary groups.
+ */
+static int become_userns_root(int sync_fd, struct err **err)
+{
+    char go;
+    ssize_t n;
+
+    do {
+        n = recv(sync_fd, &go, 1, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1)
+        _exit(1); /* the parent gave up and reports the error itself */
+    if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+        return err_sys(err, "become root of the pod's user namespace");
+    return 0;
+}
+
 static void __attribute__((noreturn)) pod_child(const struct pod_spec *spec, int sync_fd)
 {
     char *argv[] = {(char *)"crisp-pause", NULL};
@@ -90,7 +113,9 @@ static void __attribute__((noreturn)) pod_child(const struct pod_spec *spec, int
     struct err *e = NULL;
 
     child_reset_signals();
-    if (cgroup_child_join(spec->cgroup_path, &e) < 0) /* cgroup hook */
+    if (spec->userns && become_userns_root(sync_fd, &e) < 0)
+        child_fail(sync_fd, e, 1);
+    if (!spec->userns && cgroup_child_join(spec->cgroup_path, &e) < 0) /* cgroup hook */
         child_fail(sync_fd, e, 1);
     (void)setsid();
     if (child_close_fds(keep, ARRAY_SIZE(keep), &e) < 0 || stdio_to_null(&e) < 0)
@@ -171,6 +196,9 @@ static uint64_t pod_clone_flags(const struct pod_spec *spec)
 {
     uint64_t flags = CLONE_NEWUTS;
 
+    if (spec->userns)
+        flags |= CLONE_NEWUSER;
+
     if (!spec->host_ipc)
         flags |= CLONE_NEWIPC;
     if (!spec->host_network)
@@ -178,6 +206,42 @@ static uint64_t pod_clone_flags(const struct pod_spec *spec)
     if (spec->pod_pid_namespace)
         flags |= CLONE_NEWPID;
     return flags;
+}
+
+static int write_proc_file(pid_t pid, const char *name, const char *text, struct err **err)
+{
+    char path[64];
+    _cleanup_close_ int fd = -EBADF;
+    size_t len = strlen(text);
+
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+    fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_sys(err, "open '%s'", path);
+    /* The kernel takes a whole map in one write(2) only. */
+    if (write(fd, text, len) != (ssize_t)len)
+        return err_sys(err, "write '%s'", path);
+    return 0;
+}
+
+/*
+ * Write the ID maps of the pause's new user namespace and, because the
+ * child is no longer host root once mapped, move it into its cgroup here
+ * (on v2 clone3 already put it there).  Then let it go on.
+ */
+static int setup_userns(const struct pod_spec *spec, pid_t pid, int sync_fd, struct err **err)
+{
+    _cleanup_free_ char *uids = id_map_format(spec->userns->uids, spec->userns->n_uids);
+    _cleanup_free_ char *gids = id_map_format(spec->userns->gids, spec->userns->n_gids);
+
+    if (write_proc_file(pid, "uid_map", uids, err) < 0 ||
+        write_proc_file(pid, "gid_map", gids, err) < 0)
+        return err_wrap(err, "set up the user namespace of pod %s", spec->id);
+    if (spec->cgroup_path && cgroup_version() == 1 && cgroup_enter(spec->cgroup_path, pid, err) < 0)
+        return -1;
+    if (send(sync_fd, "g", 1, MSG_NOSIGNAL) != 1)
+        return err_sys(err, "send go to pause process %d", (int)pid);
+    return 0;
 }
 
 int platform_pod_start(struct event_base *base, const struct pod_spec *spec, pod_started_fn cb,
@@ -214,6 +278,12 @@ int platform_pod_start(struct event_base *base, const struct pod_spec *spec, pod
     ps->ev = event_new(base, ps->sync_fd, EV_READ | EV_PERSIST, on_pod_sync, ps);
     if (!ps->ev)
         abort();
+    if (spec->userns && setup_userns(spec, pid, ps->sync_fd, &ps->err) < 0) {
+        /* Report once the child is reaped, as for a failure inside it. */
+        (void)proc_signal(ps->proc.pidfd, SIGKILL, NULL);
+        ps->watch = proc_watch_new(base, pid, ps->proc.pidfd, on_pause_reaped, ps);
+        return 0;
+    }
     event_add(ps->ev, NULL);
     return 0;
 }
