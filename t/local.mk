@@ -23,3 +23,4 @@ EXTRA_DIST += t/lib/cri.py t/lib/daemon.py t/lib/fakes.py t/lib/fakeserver.py t/
 TESTS += t/40daemon/60-cgroups.t
 TESTS += t/40daemon/26-pull-sharing.t
 EXTRA_DIST += t/lib/standin.py t/lib/standin_server.py
+TESTS += t/40daemon/25-hostile-layers.t
