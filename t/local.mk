@@ -25,3 +25,4 @@ TESTS += t/40daemon/26-pull-sharing.t
 EXTRA_DIST += t/lib/standin.py t/lib/standin_server.py
 TESTS += t/40daemon/25-hostile-layers.t
 TESTS += t/40daemon/27-pull-crash.t
+TESTS += t/40daemon/28-registry-system-ca.t
