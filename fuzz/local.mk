@@ -10,7 +10,9 @@ check_PROGRAMS += \
 	fuzz/replay-fuzz-grpc-server \
 	fuzz/replay-fuzz-image-manifest \
 	fuzz/replay-fuzz-image-ref \
-	fuzz/replay-fuzz-seccomp-profile
+	fuzz/replay-fuzz-registry-config \
+	fuzz/replay-fuzz-seccomp-profile \
+	fuzz/replay-fuzz-www-authenticate
 fuzz_replay_fuzz_cri_request_SOURCES = fuzz/fuzz-cri-request.c fuzz/replay-main.c
 fuzz_replay_fuzz_cri_request_LDADD = $(CRISP_LIBS)
 fuzz_replay_fuzz_crilog_SOURCES = fuzz/fuzz-crilog.c fuzz/replay-main.c
@@ -21,6 +23,10 @@ fuzz_replay_fuzz_image_manifest_SOURCES = fuzz/fuzz-image-manifest.c fuzz/replay
 fuzz_replay_fuzz_image_manifest_LDADD = $(CRISP_LIBS)
 fuzz_replay_fuzz_image_ref_SOURCES = fuzz/fuzz-image-ref.c fuzz/replay-main.c
 fuzz_replay_fuzz_image_ref_LDADD = $(CRISP_LIBS)
+fuzz_replay_fuzz_registry_config_SOURCES = fuzz/fuzz-registry-config.c fuzz/replay-main.c
+fuzz_replay_fuzz_registry_config_LDADD = $(CRISP_LIBS)
+fuzz_replay_fuzz_www_authenticate_SOURCES = fuzz/fuzz-www-authenticate.c fuzz/replay-main.c
+fuzz_replay_fuzz_www_authenticate_LDADD = $(CRISP_LIBS)
 fuzz_replay_fuzz_seccomp_profile_SOURCES = fuzz/fuzz-seccomp-profile.c fuzz/replay-main.c
 fuzz_replay_fuzz_seccomp_profile_LDADD = $(CRISP_LIBS)
 

@@ -69,7 +69,9 @@ static const char usage_text[] =
     "  socket, root, state_dir, log_level, log_format, pause_binary (strings),\n"
     "  insecure_registries (array of strings), shutdown_grace_ms (number),\n"
     "  image_pull_progress_timeout_s (number: a registry transfer that receives no\n"
-    "  bytes for this many seconds is cancelled; default 300), registries (object\n"
+    "  bytes for this many seconds is cancelled; default 300),\n"
+    "  max_concurrent_downloads (number: layer blobs one pull downloads at a time,\n"
+    "  1 to 256, default 3), registries (object\n"
     "  keyed by host[:port], each with insecure, ca_file, mirrors and auth; see\n"
     "  README.md),\n"
     "  rlimit_nofile (number: containers' soft and hard RLIMIT_NOFILE, default 1048576\n"
@@ -117,7 +119,7 @@ static int load_config_file(struct options *o, struct err **err)
 {
     struct crisp_config *c = &o->config;
     json_error_t jerr;
-    json_t *root, *list, *grace, *timeout, *registries, *nofile;
+    json_t *root, *list, *grace, *timeout, *downloads, *registries, *nofile;
 
     root = json_load_file(c->config_path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
@@ -159,6 +161,17 @@ static int load_config_file(struct options *o, struct err **err)
     }
     if (timeout)
         c->image_pull_progress_timeout_s = (unsigned)json_integer_value(timeout);
+    downloads = json_object_get(root, "max_concurrent_downloads");
+    if (downloads && (!json_is_integer(downloads) || json_integer_value(downloads) < 1 ||
+                      json_integer_value(downloads) > MAX_CONCURRENT_DOWNLOADS_MAX)) {
+        json_decref(root);
+        return err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
+                          "config file '%s': max_concurrent_downloads must be a number from 1 "
+                          "to %u",
+                          c->config_path, MAX_CONCURRENT_DOWNLOADS_MAX);
+    }
+    if (downloads)
+        c->max_concurrent_downloads = (unsigned)json_integer_value(downloads);
     registries = json_object_get(root, "registries");
     if (registries && registry_hosts_parse(registries, &c->registry_hosts,
                                            &c->n_registry_hosts, err) < 0) {

@@ -36,6 +36,7 @@ struct crisp_config {
     struct registry_host *registry_hosts; /* the "registries" object of the file */
     size_t n_registry_hosts;
     unsigned image_pull_progress_timeout_s; /* 0: the image module's default */
+    unsigned max_concurrent_downloads;      /* 0: the image module's default */
     uint64_t rlimit_nofile;     /* containers' soft and hard RLIMIT_NOFILE */
 };
 

@@ -46,6 +46,7 @@ void rpc_pull_image(struct rpc *rpc)
         .hosts = crisp->config->registry_hosts,
         .n_hosts = crisp->config->n_registry_hosts,
         .progress_timeout_s = crisp->config->image_pull_progress_timeout_s,
+        .max_concurrent_downloads = crisp->config->max_concurrent_downloads,
     };
     struct registry_auth auth = {0};
     _cleanup_err_ struct err *e = NULL;

@@ -158,11 +158,17 @@ struct registry_host {
 /* A transfer that receives no bytes for this long is cancelled (containerd's default). */
 #define REGISTRY_PROGRESS_TIMEOUT_DEFAULT_S 300u
 
+/* Layer blobs one pull downloads at a time (containerd's max_concurrent_downloads default). */
+#define MAX_CONCURRENT_DOWNLOADS_DEFAULT 3u
+/* Upper bound of the max_concurrent_downloads setting: an image has at most this many layers. */
+#define MAX_CONCURRENT_DOWNLOADS_MAX 256u
+
 struct registry_options {
     char **insecure_hosts;       /* "host[:port]" with insecure set, NULL-terminated; may be NULL */
     const struct registry_host *hosts;
     size_t n_hosts;
     unsigned progress_timeout_s; /* 0 means REGISTRY_PROGRESS_TIMEOUT_DEFAULT_S */
+    unsigned max_concurrent_downloads; /* per pull; 0 means MAX_CONCURRENT_DOWNLOADS_DEFAULT */
 };
 
 /*
@@ -189,13 +195,20 @@ struct image_pull;
  * Pull ref into the store without blocking: manifest (an index or list picks
  * linux and this machine's architecture), config and layers, each sha256
  * verified, layers unpacked in a child process.  Returns NULL and fills *err
- * for a reference that cannot be parsed; else cb reports later.
+ * for a reference that cannot be parsed; else cb reports later.  A call for
+ * the same normalized reference and credentials as a pull still running
+ * joins it: the download happens once and each caller's cb gets the
+ * result.  Layer blobs that another pull is downloading are not fetched
+ * again.  opts and auth are used only by the call that starts the download.
  */
 struct image_pull *image_pull_start(struct image_store *s, struct event_base *base,
                                     const struct registry_options *opts, const char *ref,
                                     const struct registry_auth *auth, image_pull_fn cb, void *data,
                                     struct err **err);
-/* Abandon a pull: cb is not called and nothing partial stays in the store. */
+/*
+ * Abandon a pull: this caller's cb is not called.  The download stops, and
+ * nothing partial stays in the store, once no caller waits for it.
+ */
 void image_pull_cancel(struct image_pull *p);
 
 #endif

@@ -227,11 +227,17 @@ struct image *store_commit(struct image_store *s, char *const *names, const char
 
 const char *store_root(const struct image_store *s);
 
-/* Register an in-flight pull's content, so that removals in the meantime keep it. */
-void store_pull_add(struct image_store *s, struct image_pull *p);
-void store_pull_remove(struct image_store *s, struct image_pull *p);
+/*
+ * Register a pull task while it runs, so that removals in the meantime keep
+ * its content and later pulls can find it.
+ */
+struct pull_task;
+void store_pull_add(struct image_store *s, struct pull_task *p);
+void store_pull_remove(struct image_store *s, struct pull_task *p);
+/* The registered pull tasks; the array belongs to the store and changes with add and remove. */
+struct pull_task *const *store_pulls(struct image_store *s, size_t *ret_n);
 /* Whether an in-flight pull uses this blob digest or chain id. */
-bool pull_uses(const struct image_pull *p, const char *digest_or_chain);
+bool pull_uses(const struct pull_task *p, const char *digest_or_chain);
 /* Delete the blobs and snapshots no image or pull uses among those listed. */
 void store_collect(struct image_store *s, char *const *digests, char *const *chain_ids);
 

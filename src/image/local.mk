@@ -39,7 +39,8 @@ t_20image_pull_tool_LDADD = $(CRISP_LIBS)
 # The parsers are compiled into each target again so that libFuzzer's
 # coverage instrumentation reaches them.
 if ENABLE_FUZZING
-check_PROGRAMS += fuzz/fuzz-image-ref fuzz/fuzz-image-manifest
+check_PROGRAMS += fuzz/fuzz-image-ref fuzz/fuzz-image-manifest fuzz/fuzz-registry-config \
+	fuzz/fuzz-www-authenticate
 FUZZ_FLAGS = -fsanitize=fuzzer,address,undefined
 fuzz_fuzz_image_ref_SOURCES = fuzz/fuzz-image-ref.c src/image/ref.c src/image/digest.c
 fuzz_fuzz_image_ref_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS)
@@ -50,4 +51,12 @@ fuzz_fuzz_image_manifest_SOURCES = fuzz/fuzz-image-manifest.c src/image/manifest
 fuzz_fuzz_image_manifest_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS)
 fuzz_fuzz_image_manifest_LDFLAGS = $(FUZZ_FLAGS)
 fuzz_fuzz_image_manifest_LDADD = $(CRISP_LIBS)
+fuzz_fuzz_registry_config_SOURCES = fuzz/fuzz-registry-config.c src/image/registry-config.c
+fuzz_fuzz_registry_config_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS)
+fuzz_fuzz_registry_config_LDFLAGS = $(FUZZ_FLAGS)
+fuzz_fuzz_registry_config_LDADD = $(CRISP_LIBS)
+fuzz_fuzz_www_authenticate_SOURCES = fuzz/fuzz-www-authenticate.c src/image/registry.c
+fuzz_fuzz_www_authenticate_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS)
+fuzz_fuzz_www_authenticate_LDFLAGS = $(FUZZ_FLAGS)
+fuzz_fuzz_www_authenticate_LDADD = $(CRISP_LIBS)
 endif

@@ -1,10 +1,18 @@
 /*
  * The pull state machine: manifest (through indexes to this platform's
- * manifest), config, then the layers: up to PARALLEL_DOWNLOADS blobs at a
- * time, each unpacked in a child process once downloaded.  Blobs and
+ * manifest), config, then the layers: up to max_concurrent_downloads blobs
+ * at a time, each unpacked in a child process once downloaded.  Blobs and
  * snapshots are renamed into the store as they complete; index.json is
  * written last, so a crash leaves no visible partial image, and a failed
  * or cancelled pull removes what it added.
+ *
+ * One pull task serves every caller that asks for the same reference with
+ * the same credentials while it runs: each caller holds a struct
+ * image_pull (a waiter), and the task is cancelled only when its last
+ * waiter leaves.  A layer blob that another task is downloading is not
+ * fetched twice: the layer waits, and takes the stored blob once that task
+ * has moved it into the store (or downloads it after all if that task
+ * fails).
  */
 #include "config.h"
 
@@ -22,9 +30,9 @@
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/strbuf.h"
 #include "util/xalloc.h"
 
-#define PARALLEL_DOWNLOADS 3
 
 enum layer_state {
     LAYER_WAITING,     /* blob to download */
@@ -35,7 +43,7 @@ enum layer_state {
 };
 
 struct pull_layer {
-    struct image_pull *pull;
+    struct pull_task *pull;
     enum layer_state state;
     char *digest;
     uint64_t size;
@@ -55,7 +63,16 @@ struct pull_doc {
     size_t len;
 };
 
+/* One caller of image_pull_start(). */
 struct image_pull {
+    struct pull_task *task;
+    image_pull_fn cb;
+    void *data;
+    bool in_callback;
+    struct image_pull *next;
+};
+
+struct pull_task {
     struct image_store *store;
     struct event_base *base;
     struct image_ref ref;
@@ -64,6 +81,9 @@ struct image_pull {
     struct registry_fetch *fetch;
     struct unpack_job *job;
     struct event *done_ev;
+    struct event *wake_ev;  /* another task stored a blob or ended: look at waiting layers again */
+    char *auth_key;         /* sha256 of the credentials, to match joining callers */
+    unsigned max_downloads;
 
     int depth;
     uint64_t expected_size; /* of the manifest being fetched, when an index gave it */
@@ -81,14 +101,13 @@ struct image_pull {
     size_t n_created;
 
     bool finished;
-    bool in_callback;
+    bool notifying; /* on_done is calling the waiters back */
     struct err *err;
     struct image *result;
-    image_pull_fn cb;
-    void *data;
+    struct image_pull *waiters;
 };
 
-bool pull_uses(const struct image_pull *p, const char *digest_or_chain)
+bool pull_uses(const struct pull_task *p, const char *digest_or_chain)
 {
     for (size_t i = 0; i < p->n_docs; i++) {
         if (strcmp(p->docs[i].digest, digest_or_chain) == 0)
@@ -102,7 +121,7 @@ bool pull_uses(const struct image_pull *p, const char *digest_or_chain)
     return false;
 }
 
-static void pump(struct image_pull *p);
+static void pump(struct pull_task *p);
 
 /* ---- ending ---- */
 
@@ -117,8 +136,27 @@ static void layer_abort(struct pull_layer *l)
         unlink(l->blob_tmp);
 }
 
+/* Let the other tasks look again at layers that wait for this task's downloads. */
+static void wake_others(struct pull_task *p)
+{
+    size_t n;
+    struct pull_task *const *all = store_pulls(p->store, &n);
+
+    for (size_t i = 0; i < n; i++) {
+        if (all[i] != p)
+            event_active(all[i]->wake_ev, 0, 0);
+    }
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pump(arg);
+}
+
 /* Stop all work and delete what this pull added that no image uses. */
-static void pull_abort(struct image_pull *p)
+static void pull_abort(struct pull_task *p)
 {
     char **digests = xnew(char *, p->n_created + 1);
     char **chains = xnew(char *, p->n_created + 1);
@@ -129,6 +167,7 @@ static void pull_abort(struct image_pull *p)
     unpack_cancel(p->job);
     p->job = NULL;
     store_pull_remove(p->store, p);
+    wake_others(p);
     for (size_t i = 0; i < p->n_created; i++) {
         bool is_chain = false;
 
@@ -144,7 +183,7 @@ static void pull_abort(struct image_pull *p)
     free(chains);
 }
 
-static void pull_free(struct image_pull *p)
+static void pull_free(struct pull_task *p)
 {
     for (size_t i = 0; i < p->n_layers; i++) {
         struct pull_layer *l = &p->layers[i];
@@ -159,6 +198,8 @@ static void pull_free(struct image_pull *p)
     }
     registry_free(p->registry);
     event_free(p->done_ev);
+    event_free(p->wake_ev);
+    free(p->auth_key);
     for (size_t i = 0; i < p->n_docs; i++) {
         free(p->docs[i].digest);
         free(p->docs[i].data);
@@ -176,21 +217,29 @@ static void pull_free(struct image_pull *p)
     free(p);
 }
 
+/* Report the result to every waiter, in the order they joined, then free the task. */
 static void on_done(evutil_socket_t fd, short what, void *arg)
 {
-    struct image_pull *p = arg;
+    struct pull_task *p = arg;
 
     (void)fd;
     (void)what;
     registry_free(p->registry);
     p->registry = NULL;
-    p->in_callback = true;
-    p->cb(p->data, p->err ? NULL : p->result, p->err);
+    p->notifying = true;
+    while (p->waiters) {
+        struct image_pull *w = p->waiters;
+
+        p->waiters = w->next;
+        w->in_callback = true;
+        w->cb(w->data, p->err ? NULL : p->result, p->err);
+        free(w);
+    }
     pull_free(p);
 }
 
 /* Fail the pull: e is taken over.  The callback runs from the reactor, after the current one. */
-static void pull_fail(struct image_pull *p, struct err *e)
+static void pull_fail(struct pull_task *p, struct err *e)
 {
     if (p->finished) {
         err_free(e);
@@ -203,7 +252,7 @@ static void pull_fail(struct image_pull *p, struct err *e)
     event_active(p->done_ev, 0, 0);
 }
 
-static void pull_succeed(struct image_pull *p, struct image *img)
+static void pull_succeed(struct pull_task *p, struct image *img)
 {
     p->finished = true;
     p->result = img;
@@ -211,7 +260,7 @@ static void pull_succeed(struct image_pull *p, struct image *img)
     event_active(p->done_ev, 0, 0);
 }
 
-static void record_created(struct image_pull *p, const char *digest_or_chain)
+static void record_created(struct pull_task *p, const char *digest_or_chain)
 {
     p->created = xrealloc(p->created, (p->n_created + 1) * sizeof(char *));
     p->created[p->n_created++] = xstrdup(digest_or_chain);
@@ -228,7 +277,7 @@ static int fsync_dir(const char *path, struct err **err)
     return 0;
 }
 
-static void commit(struct image_pull *p)
+static void commit(struct pull_task *p)
 {
     struct err *e = NULL;
     _cleanup_free_ char *blob_dir = NULL;
@@ -277,7 +326,7 @@ static void commit(struct image_pull *p)
 static void on_unpacked(void *data, const struct err *err)
 {
     struct pull_layer *l = data;
-    struct image_pull *p = l->pull;
+    struct pull_task *p = l->pull;
     struct err *e = NULL;
 
     p->job = NULL;
@@ -314,13 +363,14 @@ static void on_unpacked(void *data, const struct err *err)
         }
     }
     l->state = LAYER_DONE;
+    wake_others(p);
     pump(p);
 }
 
 static void on_blob(void *data, struct registry_fetch *f, const struct err *err)
 {
     struct pull_layer *l = data;
-    struct image_pull *p = l->pull;
+    struct pull_task *p = l->pull;
     struct err *e = NULL;
 
     (void)f;
@@ -338,7 +388,7 @@ static void on_blob(void *data, struct registry_fetch *f, const struct err *err)
     pump(p);
 }
 
-static int start_download(struct image_pull *p, struct pull_layer *l, struct err **err)
+static int start_download(struct pull_task *p, struct pull_layer *l, struct err **err)
 {
     l->blob_tmp = store_temp_path(p->store, "ingest", l->digest);
     l->fd = open(l->blob_tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -350,7 +400,7 @@ static int start_download(struct image_pull *p, struct pull_layer *l, struct err
     return 0;
 }
 
-static int start_unpack(struct image_pull *p, struct pull_layer *l, struct err **err)
+static int start_unpack(struct pull_task *p, struct pull_layer *l, struct err **err)
 {
     _cleanup_free_ char *stored = store_blob_path(p->store, l->digest);
     struct unpack_spec spec = {
@@ -369,15 +419,54 @@ static int start_unpack(struct image_pull *p, struct pull_layer *l, struct err *
     return 0;
 }
 
-static void pump(struct image_pull *p)
+/* Whether another task is downloading this blob and has not yet moved it into the store. */
+static bool downloading_elsewhere(struct pull_task *p, const char *digest)
+{
+    size_t n;
+    struct pull_task *const *all = store_pulls(p->store, &n);
+
+    for (size_t i = 0; i < n; i++) {
+        const struct pull_task *q = all[i];
+
+        if (q == p || q->finished)
+            continue;
+        for (size_t k = 0; k < q->n_layers; k++) {
+            const struct pull_layer *l = &q->layers[k];
+
+            if (l->blob_tmp && l->state != LAYER_WAITING && l->state != LAYER_DONE &&
+                strcmp(l->digest, digest) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Move a waiting layer on: take the blob if another task stored it
+ * meanwhile, keep waiting while another task downloads it, else download
+ * it when a slot is free.
+ */
+static int advance_waiting(struct pull_task *p, struct pull_layer *l, struct err **err)
+{
+    if (store_blob_exists(p->store, l->digest)) {
+        l->need_unpack = !store_snapshot_exists(p->store, l->chain_id);
+        l->state = l->need_unpack ? LAYER_DOWNLOADED : LAYER_DONE;
+        return 0;
+    }
+    if (downloading_elsewhere(p, l->digest) || p->downloading >= p->max_downloads)
+        return 0;
+    return start_download(p, l, err);
+}
+
+static void pump(struct pull_task *p)
 {
     struct err *e = NULL;
     bool all_done = true;
 
     if (p->finished)
         return;
-    for (size_t i = 0; i < p->n_layers && p->downloading < PARALLEL_DOWNLOADS; i++) {
-        if (p->layers[i].state == LAYER_WAITING && start_download(p, &p->layers[i], &e) < 0) {
+    for (size_t i = 0; i < p->n_layers; i++) {
+        if (p->layers[i].state == LAYER_WAITING && advance_waiting(p, &p->layers[i], &e) < 0) {
             pull_fail(p, e);
             return;
         }
@@ -394,7 +483,7 @@ static void pump(struct image_pull *p)
         commit(p);
 }
 
-static void setup_layers(struct image_pull *p, char **diff_ids)
+static void setup_layers(struct pull_task *p, char **diff_ids)
 {
     _cleanup_strv_free_ char **chain_ids = chain_ids_compute(diff_ids, p->manifest.n_layers);
 
@@ -422,7 +511,7 @@ static void setup_layers(struct image_pull *p, char **diff_ids)
 
 /* ---- manifest and config ---- */
 
-static void add_doc(struct image_pull *p, const char *digest, const char *data, size_t len)
+static void add_doc(struct pull_task *p, const char *digest, const char *data, size_t len)
 {
     struct pull_doc *d = &p->docs[p->n_docs++];
 
@@ -433,7 +522,7 @@ static void add_doc(struct image_pull *p, const char *digest, const char *data, 
 
 static void on_config(void *data, struct registry_fetch *f, const struct err *err)
 {
-    struct image_pull *p = data;
+    struct pull_task *p = data;
     _cleanup_strv_free_ char **diff_ids = NULL;
     struct image_config config = {0};
     struct err *e = NULL;
@@ -461,13 +550,12 @@ static void on_config(void *data, struct registry_fetch *f, const struct err *er
     }
     add_doc(p, registry_fetch_digest(f), body, len);
     setup_layers(p, diff_ids);
-    store_pull_add(p->store, p);
     pump(p);
 }
 
 static void on_manifest(void *data, struct registry_fetch *f, const struct err *err);
 
-static int next_manifest(struct image_pull *p, struct manifest *m, struct err **err)
+static int next_manifest(struct pull_task *p, struct manifest *m, struct err **err)
 {
     struct platform host;
     const struct descriptor *d;
@@ -503,7 +591,7 @@ static int next_manifest(struct image_pull *p, struct manifest *m, struct err **
 
 static void on_manifest(void *data, struct registry_fetch *f, const struct err *err)
 {
-    struct image_pull *p = data;
+    struct pull_task *p = data;
     struct manifest m = {0};
     struct err *e = NULL;
     const char *body;
@@ -542,35 +630,113 @@ static void on_manifest(void *data, struct registry_fetch *f, const struct err *
 
 /* ---- API ---- */
 
+/* "sha256:<hex>" of the credentials, each field length-prefixed so that none can shift into another. */
+static char *auth_key_compute(const struct registry_auth *auth)
+{
+    const char *fields[] = {
+        auth ? auth->username : NULL,       auth ? auth->password : NULL,
+        auth ? auth->auth : NULL,           auth ? auth->identity_token : NULL,
+        auth ? auth->registry_token : NULL,
+    };
+    struct strbuf b = STRBUF_INIT;
+    char *key;
+
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        const char *f = fields[i] ? fields[i] : "";
+
+        strbuf_printf(&b, "%zu:", strlen(f));
+        strbuf_append(&b, f);
+    }
+    key = digest_compute(b.buf, b.len);
+    explicit_bzero(b.buf, b.len);
+    strbuf_done(&b);
+    return key;
+}
+
+/* A running task for the same reference and credentials, or NULL. */
+static struct pull_task *find_task(struct image_store *s, const char *ref_string,
+                                   const char *auth_key)
+{
+    size_t n;
+    struct pull_task *const *all = store_pulls(s, &n);
+
+    for (size_t i = 0; i < n; i++) {
+        if (!all[i]->finished && strcmp(all[i]->ref_string, ref_string) == 0 &&
+            strcmp(all[i]->auth_key, auth_key) == 0)
+            return all[i];
+    }
+    return NULL;
+}
+
+static void add_waiter(struct pull_task *p, struct image_pull *w)
+{
+    struct image_pull **tail = &p->waiters;
+
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = w;
+    w->task = p;
+}
+
 struct image_pull *image_pull_start(struct image_store *s, struct event_base *base,
                                     const struct registry_options *opts, const char *ref,
                                     const struct registry_auth *auth, image_pull_fn cb, void *data,
                                     struct err **err)
 {
-    struct image_pull *p;
+    struct pull_task *p;
+    struct image_pull *w;
     struct image_ref parsed = {0};
+    _cleanup_free_ char *ref_string = NULL;
+    _cleanup_free_ char *auth_key = NULL;
 
     if (image_ref_parse(ref, &parsed, err) < 0)
         return NULL;
+    ref_string = image_ref_string(&parsed);
+    auth_key = auth_key_compute(auth);
+    w = xzalloc(sizeof(*w));
+    w->cb = cb;
+    w->data = data;
+
+    p = find_task(s, ref_string, auth_key);
+    if (p) {
+        image_ref_done(&parsed);
+        add_waiter(p, w);
+        return w;
+    }
+
     p = xzalloc(sizeof(*p));
     p->store = s;
     p->base = base;
     p->ref = parsed;
-    p->ref_string = image_ref_string(&parsed);
-    p->cb = cb;
-    p->data = data;
+    p->ref_string = TAKE_PTR(ref_string);
+    p->auth_key = TAKE_PTR(auth_key);
+    p->max_downloads = opts && opts->max_concurrent_downloads ? opts->max_concurrent_downloads
+                                                               : MAX_CONCURRENT_DOWNLOADS_DEFAULT;
     p->done_ev = event_new(base, -1, 0, on_done, p);
-    if (!p->done_ev)
+    p->wake_ev = event_new(base, -1, 0, on_wake, p);
+    if (!p->done_ev || !p->wake_ev)
         abort();
+    add_waiter(p, w);
+    store_pull_add(s, p);
     p->registry = registry_new(base, &p->ref, opts, auth);
     p->fetch = registry_get_manifest(p->registry, p->ref.digest ? p->ref.digest : p->ref.tag,
                                      on_manifest, p);
-    return p;
+    return w;
 }
 
-void image_pull_cancel(struct image_pull *p)
+void image_pull_cancel(struct image_pull *w)
 {
-    if (!p || p->in_callback)
+    struct pull_task *p;
+    struct image_pull **link;
+
+    if (!w || w->in_callback)
+        return;
+    p = w->task;
+    for (link = &p->waiters; *link != w; link = &(*link)->next)
+        ;
+    *link = w->next;
+    free(w);
+    if (p->waiters || p->notifying)
         return;
     if (!p->finished)
         pull_abort(p);

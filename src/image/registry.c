@@ -453,6 +453,25 @@ static CURLcode on_ssl_ctx(CURL *easy, void *ssl_ctx, void *arg)
     return CURLE_OK;
 }
 
+/*
+ * Take the system CAs from SSL_CERT_FILE and SSL_CERT_DIR when set, as Go's
+ * crypto/x509 (so containerd) does on Linux.  OpenSSL's default verify
+ * paths read the same variables, but a libcurl built with a CA bundle path
+ * (Debian's: /etc/ssl/certs/ca-certificates.crt) loads that path instead
+ * and never consults them.  SSL_CERT_DIR may list directories separated by
+ * ':', which OpenSSL's hash-directory lookup accepts as Go does.
+ */
+static void set_system_cas(CURL *easy)
+{
+    const char *file = getenv("SSL_CERT_FILE");
+    const char *dir = getenv("SSL_CERT_DIR");
+
+    if (file && file[0])
+        curl_easy_setopt(easy, CURLOPT_CAINFO, file);
+    if (dir && dir[0])
+        curl_easy_setopt(easy, CURLOPT_CAPATH, dir);
+}
+
 static void set_tls(struct registry_fetch *f)
 {
     const struct endpoint *e = &f->r->endpoints[f->endpoint];
@@ -465,6 +484,7 @@ static void set_tls(struct registry_fetch *f)
 #endif
     curl_easy_setopt(f->easy, CURLOPT_SSL_CTX_FUNCTION, e->ca_file ? on_ssl_ctx : NULL);
     curl_easy_setopt(f->easy, CURLOPT_SSL_CTX_DATA, f);
+    set_system_cas(f->easy);
 }
 
 /*

@@ -80,7 +80,7 @@ struct image_store {
     size_t n_targets;
     struct image **images;
     size_t n_images;
-    struct image_pull **pulls;
+    struct pull_task **pulls;
     size_t n_pulls;
 };
 
@@ -545,20 +545,27 @@ struct image *store_commit(struct image_store *s, char *const *names, const char
 
 /* ---- pulls in flight ---- */
 
-void store_pull_add(struct image_store *s, struct image_pull *p)
+void store_pull_add(struct image_store *s, struct pull_task *p)
 {
     s->pulls = xrealloc(s->pulls, (s->n_pulls + 1) * sizeof(*s->pulls));
     s->pulls[s->n_pulls++] = p;
 }
 
-void store_pull_remove(struct image_store *s, struct image_pull *p)
+void store_pull_remove(struct image_store *s, struct pull_task *p)
 {
     for (size_t i = 0; i < s->n_pulls; i++) {
         if (s->pulls[i] == p) {
-            s->pulls[i] = s->pulls[--s->n_pulls];
+            s->n_pulls--;
+            memmove(&s->pulls[i], &s->pulls[i + 1], (s->n_pulls - i) * sizeof(*s->pulls));
             return;
         }
     }
+}
+
+struct pull_task *const *store_pulls(struct image_store *s, size_t *ret_n)
+{
+    *ret_n = s->n_pulls;
+    return s->pulls;
 }
 
 /* ---- open ---- */

@@ -126,6 +126,10 @@ static int open_dir_beneath(int root_fd, const char *path, bool create, struct e
         }
         next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         close(fd);
+        /* The layer made this component a symlink or a file: its fault, not ours. */
+        if (next < 0 && (errno == ELOOP || errno == ENOTDIR))
+            return err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
+                              "'%s' is a symlink or not a directory, and is not followed", path);
         if (next < 0)
             return err_sys(err, "open directory '%s' without following symlinks", path);
         fd = next;

@@ -1,0 +1,98 @@
+#!/usr/bin/python3
+"""A crash of the reactor in the middle of a pull: no partial image, and the next pull completes."""
+
+import os
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+
+import cri  # noqa: E402
+import images  # noqa: E402
+import tap  # noqa: E402
+from daemon import Crispd  # noqa: E402
+from standin import StandIn  # noqa: E402
+
+
+def reactor_pid(keeper):
+    """The reactor process: the keeper's one child that runs crispd too."""
+    with open(f"/proc/{keeper}/task/{keeper}/children") as f:
+        children = [int(p) for p in f.read().split()]
+    for pid in children:
+        with open(f"/proc/{pid}/comm") as f:
+            if f.read().strip() == "crispd":
+                return pid
+    return None
+
+
+def wait_for(predicate, limit=200):
+    """Poll predicate every 0.05 s, at most limit times; return its last value."""
+    value = None
+    for _ in range(limit):
+        try:
+            value = predicate()
+        except Exception:  # noqa: BLE001 - the daemon may not answer yet
+            value = None
+        if value:
+            return value
+        time.sleep(0.05)
+    return value
+
+
+def stray_files(root):
+    """Ingest files and temporary snapshots left in the image store."""
+    ingest = os.listdir(os.path.join(root, "images", "content", "ingest"))
+    snapshots = [n for n in os.listdir(os.path.join(root, "images", "snapshots"))
+                 if n.endswith(".tmp")]
+    return sorted(ingest + snapshots)
+
+
+def body():
+    with StandIn() as reg:
+        small = [images.regular("small", b"a layer that downloads\n")]
+        big = [images.regular("big", os.urandom(1 << 20))]
+        img = images.push_image(reg, "crash", "latest", [small, big], fmt="oci", gzip=False)
+        ref = f"{reg.host}/crash:latest"
+        stalled = img["layer_digests"][1]
+        reg.stall([stalled])
+
+        with Crispd(registries=[reg], extra_args=["--restart-delay", "500"]) as d:
+            result = {}
+
+            def pull():
+                with d.client() as c:
+                    result["error"] = cri.rpc_error(c.call, "PullImage",
+                                                    image=c.msg("ImageSpec", image=ref),
+                                                    rpc_timeout=60)
+
+            thread = threading.Thread(target=pull)
+            thread.start()
+            tap.ok(wait_for(lambda: reg.blob_gets(stalled) == 1), "the pull reaches the stalled layer")
+            ingest = os.path.join(d.root, "images", "content", "ingest")
+            tap.ok(wait_for(lambda: os.listdir(ingest)), "a partial download is in the ingest directory")
+
+            reactor = reactor_pid(d.pid)
+            os.kill(reactor, signal.SIGKILL)
+            thread.join(30)
+            tap.is_(result["error"][0].name, "UNAVAILABLE", "the waiting client loses its call")
+
+            c = d.client()
+            tap.ok(wait_for(lambda: c.call("Version", rpc_timeout=2)), "crispd is back")
+            tap.ok(reactor_pid(d.pid) not in (None, reactor), "a new reactor process serves")
+            st = c.call("ImageStatus", image=c.msg("ImageSpec", image=ref))
+            tap.ok(not st.HasField("image"), "ImageStatus shows no partial image")
+            tap.is_(list(c.call("ListImages").images), [], "ListImages shows nothing")
+            tap.is_(stray_files(d.root), [], "no ingest files or temporary snapshots are left")
+
+            reg.stall(())
+            resp = c.call("PullImage", image=c.msg("ImageSpec", image=ref), rpc_timeout=60)
+            tap.is_(resp.image_ref, img["config_digest"], "a new pull completes with the image id")
+            st = c.call("ImageStatus", image=c.msg("ImageSpec", image=ref))
+            tap.is_(st.image.id, img["config_digest"], "ImageStatus shows the image")
+            tap.is_(stray_files(d.root), [], "the completed pull leaves no stray files")
+            c.close()
+
+
+tap.run(body)
