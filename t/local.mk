@@ -8,24 +8,32 @@ TESTS += \
 	t/40daemon/22-registry-tls.t \
 	t/40daemon/23-registry-paths.t \
 	t/40daemon/24-image-fs.t \
+	t/40daemon/25-hostile-layers.t \
+	t/40daemon/26-pull-sharing.t \
+	t/40daemon/27-pull-crash.t \
+	t/40daemon/28-registry-system-ca.t \
 	t/40daemon/30-pods.t \
 	t/40daemon/40-containers.t \
 	t/40daemon/45-rootfs.t \
 	t/40daemon/47-logs.t \
 	t/40daemon/48-lifecycle.t \
 	t/40daemon/49-restart.t \
+	t/40daemon/50-security.t \
+	t/40daemon/51-security-errors.t \
+	t/40daemon/57-userns.t \
+	t/40daemon/58-devices.t \
+	t/40daemon/60-cgroups.t \
 	t/80regress/cancelled-pull.t \
 	t/80regress/concurrent-lifecycle.t \
 	t/80regress/interrupted-create.t \
-	t/40daemon/50-security.t \
-	t/40daemon/51-security-errors.t \
 	t/99fuzz/replay.t
-EXTRA_DIST += t/lib/cri.py t/lib/daemon.py t/lib/fakes.py t/lib/fakeserver.py t/lib/images.py t/lib/registry.py t/lib/tap.py
-TESTS += t/40daemon/60-cgroups.t
-TESTS += t/40daemon/58-devices.t
-TESTS += t/40daemon/57-userns.t
-TESTS += t/40daemon/26-pull-sharing.t
-EXTRA_DIST += t/lib/standin.py t/lib/standin_server.py
-TESTS += t/40daemon/25-hostile-layers.t
-TESTS += t/40daemon/27-pull-crash.t
-TESTS += t/40daemon/28-registry-system-ca.t
+EXTRA_DIST += \
+	t/lib/cri.py \
+	t/lib/daemon.py \
+	t/lib/fakes.py \
+	t/lib/fakeserver.py \
+	t/lib/images.py \
+	t/lib/registry.py \
+	t/lib/standin.py \
+	t/lib/standin_server.py \
+	t/lib/tap.py
