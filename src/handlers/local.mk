@@ -11,4 +11,5 @@ libcrisp_a_SOURCES += \
 	src/handlers/logs.c \
 	src/handlers/recover.c \
 	src/handlers/resources.c src/handlers/resources.h \
-	src/handlers/security.c src/handlers/security.h
+	src/handlers/security.c src/handlers/security.h \
+	src/handlers/pod-settings.c src/handlers/pod-settings.h

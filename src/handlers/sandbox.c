@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "handlers/pod-settings.h"
 #include "handlers/resources.h"
 #include "handlers/rpc.h"
 #include "keeper.h"
@@ -104,6 +105,7 @@ static void on_pod_started(void *data, const struct pod_proc *proc, const struct
     if (err) {
         if (sb) {
             pod_cgroup_remove(crisp, sb);
+            pod_settings_cleanup(sb);
             rm_rf(sb->state_dir, NULL);
             store_remove_sandbox(crisp->store, sb, NULL);
         }
@@ -133,6 +135,7 @@ void rpc_run_pod_sandbox(struct rpc *rpc)
     const Runtime__V1__NamespaceOption *ns;
     _cleanup_err_ struct err *e = NULL;
     _cleanup_free_ char *name = NULL, *cgroup_path = NULL;
+    _cleanup_free_ struct pod_sysctl *sysctls = NULL;
     struct pod_spec spec = {0};
     struct sandbox *sb, *other;
 
@@ -147,6 +150,8 @@ void rpc_run_pod_sandbox(struct rpc *rpc)
                          "runtime_handler '%s' is not configured: crisp has only the default "
                          "handler, named by an empty string",
                          req->runtime_handler);
+    if (pod_settings_check(config, &e) < 0)
+        return rpc_fail(rpc, e);
 
     name = sandbox_name(config->metadata);
     other = store_find_sandbox_by_name(crisp->store, name);
@@ -162,8 +167,10 @@ void rpc_run_pod_sandbox(struct rpc *rpc)
     rpc_set_pod(rpc, sb->id);
 
     sb->state_dir = xasprintf("%s/pods/%s", crisp->config->state_dir, sb->id);
-    if (mkdir_p(sb->state_dir, 0700, &e) < 0)
+    if (mkdir_p(sb->state_dir, 0700, &e) < 0 ||
+        pod_settings_setup(sb, &sysctls, &spec.n_sysctls, &e) < 0)
         goto fail;
+    spec.sysctls = sysctls;
 
     ns = sandbox_namespaces(sb);
     spec.id = sb->id;
@@ -184,6 +191,7 @@ void rpc_run_pod_sandbox(struct rpc *rpc)
 fail:
     if (cgroup_path)
         pod_cgroup_remove(crisp, sb);
+    pod_settings_cleanup(sb);
     rm_rf(sb->state_dir, NULL);
     store_remove_sandbox(crisp->store, sb, NULL);
     rpc_fail(rpc, e);
@@ -288,6 +296,9 @@ static void pod_stop_finish(struct pod_stop *op, const struct err *err)
         return rpc_fail(rpc, err);
 
     sb = store_find_sandbox(crisp->store, rpc->pod_id, NULL);
+    /* As containerd does, the pod's /dev/shm goes once its containers are stopped. */
+    if (sb)
+        pod_settings_cleanup(sb);
     if (!remove) {
         Runtime__V1__StopPodSandboxResponse resp = RUNTIME__V1__STOP_POD_SANDBOX_RESPONSE__INIT;
 
