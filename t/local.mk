@@ -21,3 +21,4 @@ TESTS += \
 	t/99fuzz/replay.t
 EXTRA_DIST += t/lib/cri.py t/lib/daemon.py t/lib/fakes.py t/lib/fakeserver.py t/lib/images.py t/lib/registry.py t/lib/tap.py
 TESTS += t/40daemon/60-cgroups.t
+TESTS += t/40daemon/55-pod-settings.t
