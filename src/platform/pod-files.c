@@ -20,7 +20,7 @@
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
-/* Host files copied into a pod are small; a larger one is rejected rather than read whole. */
+/* Host files copied into a pod are small, so a larger one is rejected rather than read whole. */
 #define HOST_FILE_MAX_SIZE (1024 * 1024)
 
 static void append_joined(struct strbuf *sb, const char *first, char **items, size_t n,
@@ -127,7 +127,7 @@ int platform_pod_files_cleanup(const char *state_dir, struct err **err)
 {
     _cleanup_free_ char *path = path_join(state_dir, POD_FILE_SHM);
 
-    /* EINVAL: not a mount point (host IPC, or already unmounted); ENOENT: never created. */
+    /* EINVAL is not a mount point (host IPC, or already unmounted), ENOENT never created. */
     if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
         return err_sys(err, "unmount the pod's /dev/shm at '%s'", path);
     return 0;

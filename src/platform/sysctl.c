@@ -57,7 +57,7 @@ static bool key_is_valid(const char *key)
 
 /*
  * Kubernetes and runc accept "net/ipv4/conf/eth0.100/forwarding" for a key
- * whose component holds a dot: when '/' comes before the first '.', the two
+ * whose component contains a dot: when '/' comes before the first '.', the two
  * separators swap roles.
  */
 static bool slash_separated(const char *key)
