@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "handlers/pod-settings.h"
 #include "store/store.h"
@@ -209,6 +210,12 @@ struct pod_ctr_mounts *pod_settings_ctr_mounts(const struct sandbox *sb,
             m->paths[i] = xstrdup(HOST_SHM);
         else
             m->paths[i] = path_join(sb->state_dir, files[i].name);
+        /* As containerd does, a missing file (a pod from before the files existed) is skipped. */
+        if (!shm && access(m->paths[i], F_OK) < 0) {
+            free(m->paths[i]);
+            m->paths[i] = NULL;
+            continue;
+        }
         cm->host_path = m->paths[i];
         cm->container_path = files[i].container_path;
         /* containerd: the files follow readonly_rootfs, /dev/shm is always writable. */

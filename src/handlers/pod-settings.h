@@ -44,8 +44,9 @@ struct pod_ctr_mounts {
  * Put the pod's /etc/hostname, /etc/hosts, /etc/resolv.conf (read-only
  * when the container's root file system is) and /dev/shm in front of the
  * n requested mounts, skipping a file the request mounts itself, as
- * containerd does.  /dev/shm is the host's when the pod or the container
- * uses the host IPC namespace.  Never fails.
+ * containerd does, and skipping a file missing from the pod's state
+ * directory.  /dev/shm is the host's when the pod or the container uses
+ * the host IPC namespace.  Never fails.
  */
 struct pod_ctr_mounts *pod_settings_ctr_mounts(const struct sandbox *sb,
                                                const Runtime__V1__ContainerConfig *config,
