@@ -20,6 +20,7 @@ TESTS += \
 	t/40daemon/49-restart.t \
 	t/40daemon/50-security.t \
 	t/40daemon/51-security-errors.t \
+	t/40daemon/55-pod-settings.t \
 	t/40daemon/57-userns.t \
 	t/40daemon/58-devices.t \
 	t/40daemon/60-cgroups.t \

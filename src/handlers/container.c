@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "handlers/devices.h"
+#include "handlers/pod-settings.h"
 #include "handlers/resources.h"
 #include "handlers/rpc.h"
 #include "handlers/security.h"
@@ -182,6 +183,40 @@ static int lookup_image_id(char **layer_dirs, const char *file, const char *name
     return -1;
 }
 
+/*
+ * The primary group of uid: the group field of the first entry with that
+ * uid in the image's etc/passwd, as containerd's WithUserID finds it; 0
+ * when there is no such entry.
+ */
+static long passwd_gid_of_uid(char **layer_dirs, long uid)
+{
+    for (size_t i = 0; layer_dirs && layer_dirs[i]; i++) {
+        _cleanup_free_ char *path = path_join(layer_dirs[i], "etc/passwd");
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        char line[1024];
+
+        if (!f)
+            continue;
+        while (fgets(line, sizeof(line), f)) {
+            char *fields[4] = {0}, *p = line;
+            long entry_uid, gid;
+
+            line[strcspn(line, "\n")] = '\0';
+            for (size_t k = 0; k < 4 && p; k++) {
+                fields[k] = p;
+                p = strchr(p, ':');
+                if (p)
+                    *p++ = '\0';
+            }
+            if (!fields[3] || !parse_id(fields[2], &entry_uid) || entry_uid != uid)
+                continue;
+            return parse_id(fields[3], &gid) ? gid : 0;
+        }
+        return 0;
+    }
+    return 0;
+}
+
 /* Resolve the user: the security context's run_as_user / run_as_group, else the image's User. */
 static int resolve_user(const Runtime__V1__ContainerConfig *config, const struct image *img,
                         char **layer_dirs, uid_t *ret_uid, gid_t *ret_gid, struct err **err)
@@ -219,6 +254,9 @@ static int resolve_user(const Runtime__V1__ContainerConfig *config, const struct
     if (uid < 0 || uid > 0x7fffffff)
         return err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
                           "config.linux.security_context.run_as_user %ld is out of range", uid);
+    /* A numeric user without a group takes the group of its etc/passwd entry. */
+    if (gid < 0)
+        gid = passwd_gid_of_uid(layer_dirs, uid);
 
     *ret_uid = (uid_t)uid;
     *ret_gid = (gid_t)(gid < 0 ? 0 : gid);
@@ -312,6 +350,7 @@ struct create_op {
     char **env;
     char **layer_dirs;
     struct ctr_mount *mounts;
+    struct pod_ctr_mounts *pod_mounts;
     struct ctr_security_holder *security;
     struct pod_userns userns;
     int stdout_read, stderr_read;
@@ -326,6 +365,7 @@ static void create_op_free(struct create_op *op)
     strv_free(op->env);
     strv_free(op->layer_dirs);
     free(op->mounts);
+    pod_ctr_mounts_free(op->pod_mounts);
     free(op->cgroup_path);
     security_holder_free(op->security);
     closep(&op->stdout_read);
@@ -592,6 +632,9 @@ void rpc_create_container(struct rpc *rpc)
         create_op_free(op);
         return rpc_fail(rpc, e);
     }
+    op->pod_mounts = pod_settings_ctr_mounts(sb, config, op->spec.mounts, op->spec.n_mounts);
+    op->spec.mounts = op->pod_mounts->mounts;
+    op->spec.n_mounts = op->pod_mounts->n_mounts;
     op->spec.security = &op->security->sec;
     op->spec.groups = op->security->groups;
     op->spec.n_groups = op->security->n_groups;

@@ -13,4 +13,5 @@ libcrisp_a_SOURCES += \
 	src/handlers/resources.c src/handlers/resources.h \
 	src/handlers/security.c src/handlers/security.h \
 	src/handlers/devices.c src/handlers/devices.h \
+	src/handlers/pod-settings.c src/handlers/pod-settings.h \
 	src/handlers/userns.c src/handlers/userns.h

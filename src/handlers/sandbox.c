@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "handlers/pod-settings.h"
 #include "handlers/resources.h"
 #include "handlers/userns.h"
 #include "handlers/rpc.h"
@@ -77,6 +78,8 @@ static char *sandbox_name(const Runtime__V1__PodSandboxMetadata *md)
 int sandbox_release(struct crisp *crisp, struct sandbox *sb, struct err **err)
 {
     pod_cgroup_remove(crisp, sb);
+    /* Unmounts the pod's /dev/shm, which rm_rf() would not cross. */
+    pod_settings_cleanup(sb);
     if (sb->state_dir && rm_rf(sb->state_dir, err) < 0)
         return -1;
     return store_remove_sandbox(crisp->store, sb, err);
@@ -140,6 +143,7 @@ void rpc_run_pod_sandbox(struct rpc *rpc)
     const Runtime__V1__NamespaceOption *ns;
     _cleanup_err_ struct err *e = NULL;
     _cleanup_free_ char *name = NULL, *cgroup_path = NULL;
+    _cleanup_free_ struct pod_sysctl *sysctls = NULL;
     struct pod_spec spec = {0};
     struct pod_userns userns;
     struct sandbox *sb, *other;
@@ -155,6 +159,8 @@ void rpc_run_pod_sandbox(struct rpc *rpc)
                          "runtime_handler '%s' is not configured: crisp has only the default "
                          "handler, named by an empty string",
                          req->runtime_handler);
+    if (pod_settings_check(config, &e) < 0)
+        return rpc_fail(rpc, e);
 
     if (pod_userns_from_cri(config, &userns, &e) < 0)
         return rpc_fail(rpc, e);
@@ -173,8 +179,10 @@ void rpc_run_pod_sandbox(struct rpc *rpc)
     rpc_set_pod(rpc, sb->id);
 
     sb->state_dir = xasprintf("%s/pods/%s", crisp->config->state_dir, sb->id);
-    if (mkdir_p(sb->state_dir, 0700, &e) < 0)
+    if (mkdir_p(sb->state_dir, 0700, &e) < 0 ||
+        pod_settings_setup(sb, &sysctls, &spec.n_sysctls, &e) < 0)
         goto fail;
+    spec.sysctls = sysctls;
 
     ns = sandbox_namespaces(sb);
     spec.id = sb->id;
@@ -297,6 +305,9 @@ static void pod_stop_finish(struct pod_stop *op, const struct err *err)
         return rpc_fail(rpc, err);
 
     sb = store_find_sandbox(crisp->store, rpc->pod_id, NULL);
+    /* As containerd does, the pod's /dev/shm goes once its containers are stopped. */
+    if (sb)
+        pod_settings_cleanup(sb);
     if (!remove) {
         Runtime__V1__StopPodSandboxResponse resp = RUNTIME__V1__STOP_POD_SANDBOX_RESPONSE__INIT;
 

@@ -12,7 +12,13 @@ t_00unit_platform_crilog_LDADD = $(CRISP_LIBS)
 libcrisp_a_SOURCES += \
 	src/platform/internal.h src/platform/child.c \
 	src/platform/pod.c src/platform/container.c src/platform/mounts.c \
-	src/platform/userns.c
+	src/platform/userns.c \
+	src/platform/pod-files.c src/platform/sysctl.c
+
+check_PROGRAMS += t/00unit/platform/pod-files
+TESTS += t/00unit/platform/pod-files
+t_00unit_platform_pod_files_SOURCES = t/00unit/platform/pod-files.c
+t_00unit_platform_pod_files_LDADD = $(CRISP_LIBS)
 libcrisp_a_SOURCES += \
 	src/platform/caps.c src/platform/security.c src/platform/seccomp.c \
 	src/platform/seccomp-profile.c src/platform/seccomp-default.c

@@ -424,7 +424,17 @@ static int mount_dev_fs(int devfd, const char *name, const char *fstype,
     return mount_fs(target, fstype, options, attrs, what, err);
 }
 
-static int populate_dev(int devfd, struct err **err)
+/* Whether the request mounts something on path; it then replaces crisp's default mount there. */
+static bool spec_mounts_on(const struct ctr_spec *spec, const char *path)
+{
+    for (size_t i = 0; i < spec->n_mounts; i++) {
+        if (spec->mounts[i].container_path && strcmp(spec->mounts[i].container_path, path) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int populate_dev(int devfd, const struct ctr_spec *spec, struct err **err)
 {
     static const char *const pts_opts[] = {"newinstance", "ptmxmode=0666", "mode=0620", "gid=5",
                                            NULL};
@@ -447,7 +457,8 @@ static int populate_dev(int devfd, struct err **err)
 
     if (mount_dev_fs(devfd, "pts", "devpts", pts_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
                      err) < 0 ||
-        mount_dev_fs(devfd, "shm", "tmpfs", shm_opts, MOUNT_ATTR_SAFE, err) < 0 ||
+        (!spec_mounts_on(spec, "/dev/shm") &&
+         mount_dev_fs(devfd, "shm", "tmpfs", shm_opts, MOUNT_ATTR_SAFE, err) < 0) ||
         mount_dev_fs(devfd, "mqueue", "mqueue", NULL, MOUNT_ATTR_SAFE, err) < 0)
         return -1;
 
@@ -458,7 +469,7 @@ static int populate_dev(int devfd, struct err **err)
     return 0;
 }
 
-static int mount_dev(int rootfd, struct err **err)
+static int mount_dev(int rootfd, const struct ctr_spec *spec, struct err **err)
 {
     static const char *const opts[] = {"mode=755", "size=65536k", NULL};
     _cleanup_close_ int target = mkdir_in_root(rootfd, "/dev", err);
@@ -473,7 +484,7 @@ static int mount_dev(int rootfd, struct err **err)
     devfd = open_in_root(rootfd, "/dev", O_RDONLY | O_DIRECTORY);
     if (devfd < 0)
         return err_sys(err, "open '/dev' in the container");
-    return populate_dev(devfd, err);
+    return populate_dev(devfd, spec, err);
 }
 
 /* ---- requested mounts ---- */
@@ -595,7 +606,7 @@ int rootfs_setup(const struct ctr_spec *spec, int userns_fd, struct err **err)
     if (rootfd < 0)
         return err_sys(err, "open '%s'", rootfs);
 
-    if (mount_proc(rootfd, err) < 0 || mount_dev(rootfd, err) < 0 ||
+    if (mount_proc(rootfd, err) < 0 || mount_dev(rootfd, spec, err) < 0 ||
         mount_sys(rootfd, !(spec->security && spec->security->privileged), err) < 0)
         return -1;
     if (spec->security && security_create_devices(rootfd, spec->security, err) < 0)
@@ -604,7 +615,8 @@ int rootfs_setup(const struct ctr_spec *spec, int userns_fd, struct err **err)
         if (mount_requested(rootfd, &spec->mounts[i], userns_fd, err) < 0)
             return -1;
     }
-    if (spec->hostname && spec->hostname[0] && mount_hostname(rootfd, spec, userns_fd, err) < 0)
+    if (spec->hostname && spec->hostname[0] && !spec_mounts_on(spec, "/etc/hostname") &&
+        mount_hostname(rootfd, spec, userns_fd, err) < 0)
         return -1;
     return enter_root(rootfd, spec, err);
 }

@@ -82,7 +82,41 @@ struct pod_spec {
      * as the namespace's root.
      */
     const struct userns_spec *userns;
+    const struct pod_sysctl *sysctls; /* checked with sysctl_check(), set in the pod's namespaces */
+    size_t n_sysctls;
 };
+
+/* One sysctl for the pod's namespaces (LinuxPodSandboxConfig.sysctls). */
+struct pod_sysctl {
+    const char *key;
+    const char *value;
+};
+
+#define SYSCTL_KEY_MAX 256
+#define SYSCTL_VALUE_MAX 4096
+
+/*
+ * Check that a pod may set the sysctl key, as runc decides: the IPC ones
+ * (kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*) unless host_ipc, net.*
+ * and kernel.domainname unless host_network; everything else is rejected.
+ * Also rejects a malformed key or a value over SYSCTL_VALUE_MAX bytes.
+ * Fails with INVALID_ARGUMENT naming the key.  Pure: no file access.
+ */
+int sysctl_check(const char *key, const char *value, bool host_network, bool host_ipc,
+                 struct err **err);
+
+/* The key with '.' separators ("net/ipv4/ip_forward" gives "net.ipv4.ip_forward"). */
+char *sysctl_key_normalize(const char *key);
+
+/* The /proc/sys file of a key checked by sysctl_check(). */
+char *sysctl_proc_path(const char *key);
+
+/*
+ * Write value to the key's /proc/sys file, which shows the namespaces of
+ * the calling process.  An unknown key or a rejected value fails with
+ * INVALID_ARGUMENT.
+ */
+int sysctl_write(const char *key, const char *value, struct err **err);
 
 struct pod_proc {
     pid_t pid;
@@ -103,6 +137,56 @@ typedef void (*pod_started_fn)(void *data, const struct pod_proc *proc, const st
  */
 int platform_pod_start(struct event_base *base, const struct pod_spec *spec, pod_started_fn cb,
                        void *data, struct err **err);
+
+/* ---- files shared by a pod's containers ---- */
+
+/* Names of the files in the pod's state directory. */
+#define POD_FILE_RESOLV_CONF "resolv.conf"
+#define POD_FILE_HOSTS "hosts"
+#define POD_FILE_HOSTNAME "hostname"
+#define POD_FILE_SHM "shm"
+
+/* Size of the pod's /dev/shm tmpfs: 64 MiB, containerd's defaultShmSize. */
+#define POD_SHM_SIZE (64ULL * 1024 * 1024)
+
+/* The CRI DNSConfig. */
+struct pod_dns {
+    char **servers;
+    size_t n_servers;
+    char **searches;
+    size_t n_searches;
+    char **options;
+    size_t n_options;
+};
+
+/*
+ * Render resolv.conf as containerd does: "search a b", one "nameserver"
+ * line per server, "options x y", each line only when its list is not
+ * empty.  Returns NULL when all three lists are empty (or dns is NULL).
+ */
+char *pod_resolv_conf_render(const struct pod_dns *dns);
+
+struct pod_files {
+    const char *state_dir;        /* the pod's state directory, which must exist */
+    const char *hostname;         /* NULL or empty: the host's */
+    const struct pod_dns *dns;    /* NULL: no DNSConfig */
+    bool host_ipc;                /* IPC mode NODE: no tmpfs for /dev/shm */
+    const char *host_hosts;       /* the host's hosts file, "/etc/hosts" */
+    const char *host_resolv_conf; /* the host's resolver file, "/etc/resolv.conf" */
+};
+
+/*
+ * Write the pod's files as containerd's CRI plugin does: hostname (the
+ * pod's, else the host's), a copy of the host's hosts file, resolv.conf
+ * from dns or else a copy of the host's, and, unless host_ipc, mount a
+ * POD_SHM_SIZE tmpfs (mode 1777, nosuid, nodev, noexec) on
+ * state_dir/shm.  On failure the caller undoes it with
+ * platform_pod_files_cleanup() before removing the directory.
+ */
+int platform_pod_files_setup(const struct pod_files *files, struct err **err);
+
+/* Unmount the pod's /dev/shm tmpfs; fine when it is not mounted. */
+int platform_pod_files_cleanup(const char *state_dir, struct err **err);
 
 /* ---- containers ---- */
 
@@ -235,10 +319,11 @@ struct ctr_spec {
     gid_t gid;
     gid_t *groups;
     size_t n_groups;
-    struct ctr_mount *mounts;
+    struct ctr_mount *mounts; /* one on /dev/shm replaces the default tmpfs there */
     size_t n_mounts;
     bool readonly_rootfs;
-    const char *hostname;     /* for /etc/hostname, NULL to skip */
+    /* for /etc/hostname, NULL to skip; a mount in mounts on /etc/hostname wins */
+    const char *hostname;
 
     /* Namespaces of the pod to join: pause's pid and pidfd (pidfd guards against reuse). */
     pid_t pod_pid;

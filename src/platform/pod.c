@@ -127,6 +127,11 @@ static void __attribute__((noreturn)) pod_child(const struct pod_spec *spec, int
     }
     if (!spec->host_network && loopback_up(&e) < 0)
         child_fail(sync_fd, e, 1);
+    /* The child is in the pod's network and IPC namespaces, which /proc/sys shows. */
+    for (size_t i = 0; i < spec->n_sysctls; i++) {
+        if (sysctl_write(spec->sysctls[i].key, spec->sysctls[i].value, &e) < 0)
+            child_fail(sync_fd, e, 1);
+    }
 
     execve(spec->pause_path, argv, envp);
     err_sys(&e, "exec pause binary '%s'", spec->pause_path);

@@ -144,10 +144,9 @@ def body():
             tap.is_(st.get("CapBnd"), DEFAULT_CAPS, "non-root CapBnd is the default set")
             tap.is_(st.get("CapEff"), "0000000000000000", "non-root CapEff is empty")
             tap.is_(st.get("CapPrm"), "0000000000000000", "non-root CapPrm is empty")
-            # NOTE: run_as_user without run_as_group gets gid 0; containerd takes the
-            # group of that uid's /etc/passwd entry (65534 here).
-            tap.ok("0 10 50 1234" in lines,
-                   "groups: primary, the image's /etc/group members, supplemental_groups")
+            # run_as_user without run_as_group: the group of that uid's /etc/passwd entry.
+            tap.ok("65534 10 50 1234" in lines,
+                   "groups: passwd primary, the image's /etc/group members, supplemental_groups")
             lines = run("ambient", STATUS,
                         sc(run_as_user=c.msg("Int64Value", value=65534),
                            capabilities=c.msg("Capability",
