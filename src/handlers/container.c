@@ -330,8 +330,36 @@ static void on_container_exit(void *data, pid_t pid, int exit_code, int signal)
     (void)signal;
     log_emit(LOG_LEVEL_INFO, NULL, &(struct log_ids){.container_id = c->id, .pod_id = c->sandbox_id},
              "container process %d exited with code %d", (int)pid, exit_code);
+    if (c->starting) {
+        /*
+         * A process can exit before its start is confirmed.  The start still
+         * holds c->proc, so the exit is reported once the start has ended.
+         */
+        proc_watch_free(c->watch);
+        c->watch = NULL;
+        close_and_reset(&c->pidfd);
+        c->exit_pending = true;
+        c->pending_exit_code = exit_code;
+        c->pending_finished_at = now_ns();
+        return;
+    }
     container_unwatch(c);
+    /* Like containerd, report the exit only once the process's output is in the log. */
+    if (c->log)
+        log_pump_flush(c->log);
     container_exited(c, exit_code, now_ns(), NULL, NULL);
+}
+
+/* Report an exit that on_container_exit() held back while the start was under way. */
+static void report_pending_exit(struct container *c)
+{
+    if (!c->exit_pending)
+        return;
+    c->exit_pending = false;
+    container_unwatch(c);
+    if (c->log)
+        log_pump_flush(c->log);
+    container_exited(c, c->pending_exit_code, c->pending_finished_at, NULL, NULL);
 }
 
 /* ---- CreateContainer ---- */
@@ -776,9 +804,11 @@ static void on_container_started(void *data, struct ctr_proc *proc, const struct
         return rpc_failf(rpc, GRPC_STATUS_NOT_FOUND, "container %s was removed while starting",
                          rpc->container_id);
     c->starting = false;
-    if (c->state != CONTAINER_CREATED)
+    if (c->state != CONTAINER_CREATED) {
+        report_pending_exit(c);
         return rpc_failf(rpc, GRPC_STATUS_ABORTED, "container %s was stopped while starting",
                          c->id);
+    }
 
     if (err) {
         _cleanup_free_ char *text = err_text(err);
@@ -792,6 +822,7 @@ static void on_container_started(void *data, struct ctr_proc *proc, const struct
         free(c->message);
         c->message = xstrdup(text);
         store_save_container(crisp->store, c, NULL);
+        report_pending_exit(c);
         err_status(&e, GRPC_STATUS_UNKNOWN, "start container %s: %s", c->id, text);
         return rpc_fail(rpc, e);
     }
@@ -803,6 +834,7 @@ static void on_container_started(void *data, struct ctr_proc *proc, const struct
     log_emit(LOG_LEVEL_INFO, NULL, &rpc->ids, "container '%s' started, pid %d", c->name,
              (int)c->pid);
     rpc_reply(rpc, &resp.base);
+    report_pending_exit(c);
 }
 
 void rpc_start_container(struct rpc *rpc)
@@ -915,8 +947,11 @@ void container_stop(struct crisp *crisp, struct container *c, int64_t timeout_s,
     _cleanup_err_ struct err *e = NULL;
     int sig;
 
-    if (c->creating) {
-        /* Wait for the create: its callback stops the new process, or drops the container. */
+    if (c->creating || c->exit_pending) {
+        /*
+         * Wait for the create (its callback stops the new process, or drops
+         * the container) or for the start that holds back an exit.
+         */
         w->next = c->stop_waiters;
         c->stop_waiters = w;
         return;

@@ -104,6 +104,8 @@ static void on_adopted_container_exit(void *data, pid_t pid, int exit_code, int 
     (void)signal;
     container_unwatch(c);
     c->pid = adopted; /* the exit record is named after it */
+    if (c->log)
+        log_pump_flush(c->log);
 
     /* The stop timer slot holds the poll, so removing the container frees it. */
     c->exit_polls = 0;

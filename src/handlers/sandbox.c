@@ -77,6 +77,10 @@ static char *sandbox_name(const Runtime__V1__PodSandboxMetadata *md)
 
 int sandbox_release(struct crisp *crisp, struct sandbox *sb, struct err **err)
 {
+    /* The watch refers to sb: it goes first.  The cgroup removal kills a pause still running. */
+    proc_watch_free(sb->watch);
+    sb->watch = NULL;
+    close_and_reset(&sb->pidfd);
     pod_cgroup_remove(crisp, sb);
     /* Unmounts the pod's /dev/shm, which rm_rf() would not cross. */
     pod_settings_cleanup(sb);

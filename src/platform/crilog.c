@@ -256,49 +256,82 @@ static void consume(struct log_source *src, const char *data, size_t len)
     feed_chunk(src, data, len - left);
 }
 
+enum pump_step {
+    STEP_MORE,     /* consumed something; more may wait */
+    STEP_WAIT,     /* nothing to do until the next write */
+    STEP_DONE,     /* the stream ended */
+    STEP_NOT_PIPE, /* tee() does not work on this fd */
+};
+
 /*
- * Log what waits in the pipe, leaving an unfinished line in the pipe
- * rather than in crispd's memory: if crispd dies, the next one reads it
- * again, so no output is lost.  Returns false to fall back to plain reads
- * (fd is no pipe), true when done for this wake-up.
+ * One step of logging what waits in the pipe, leaving an unfinished line in
+ * the pipe rather than in crispd's memory: if crispd dies, the next one
+ * reads it again, so no output is lost.
  */
-static bool pump_by_peeking(struct log_source *src, short what)
+static enum pump_step peek_step(struct log_source *src)
 {
     char chunk[READ_CHUNK];
+    ssize_t n = peek_pipe(src->fd, chunk, sizeof(chunk));
+    const char *nl;
 
+    if (n < 0 && errno == EINVAL)
+        return STEP_NOT_PIPE;
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        if (!writers_gone(src->fd))
+            return STEP_WAIT;
+        end_of_stream(src);
+        return STEP_DONE;
+    }
+    if (n <= 0) {
+        end_of_stream(src);
+        return STEP_DONE;
+    }
+
+    nl = memrchr(chunk, '\n', (size_t)n);
+    if (nl)
+        consume(src, chunk, (size_t)(nl - chunk) + 1);
+    else if ((size_t)n > CRI_LOG_MAX_RECORD)
+        /* No newline in the next record's worth and a byte more: a P record for sure. */
+        consume(src, chunk, CRI_LOG_MAX_RECORD);
+    else if (writers_gone(src->fd))
+        /* The last output of the stream, without a newline. */
+        consume(src, chunk, (size_t)n);
+    else
+        return STEP_WAIT; /* the rest of the line is still to come */
+    return STEP_MORE;
+}
+
+/* Returns false to fall back to plain reads (fd is no pipe), true when done for this wake-up. */
+static bool pump_by_peeking(struct log_source *src)
+{
     for (int round = 0; round < 8; round++) {
-        ssize_t n = peek_pipe(src->fd, chunk, sizeof(chunk));
-        const char *nl;
-
-        if (n < 0 && errno == EINVAL)
+        switch (peek_step(src)) {
+        case STEP_MORE:
+            continue;
+        case STEP_NOT_PIPE:
             return false;
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            if (writers_gone(src->fd))
-                end_of_stream(src);
+        default:
             return true;
-        }
-        if (n <= 0) {
-            end_of_stream(src);
-            return true;
-        }
-
-        nl = memrchr(chunk, '\n', (size_t)n);
-        if (nl) {
-            consume(src, chunk, (size_t)(nl - chunk) + 1);
-        } else if ((size_t)n > CRI_LOG_MAX_RECORD) {
-            /* No newline in the next record's worth and a byte more: a P record for sure. */
-            consume(src, chunk, CRI_LOG_MAX_RECORD);
-        } else if (writers_gone(src->fd)) {
-            /* The last output of the stream, without a newline. */
-            consume(src, chunk, (size_t)n);
-        } else {
-            return true; /* wait for the rest of the line */
         }
     }
     /* More may wait: edge-triggered, so come back on the next loop iteration. */
-    (void)what;
     event_active(src->ev, EV_READ, 0);
     return true;
+}
+
+void log_pump_flush(struct log_pump *p)
+{
+    struct log_source *sources[] = {&p->out, &p->err};
+
+    for (size_t i = 0; i < 2; i++) {
+        struct log_source *src = sources[i];
+
+        /* Bounded: a pipe holds at most 1 MiB, which 64 steps cover many times over. */
+        for (int step = 0; step < 64 && src->peek && !src->eof; step++) {
+            if (p->done_called || peek_step(src) != STEP_MORE)
+                break;
+        }
+    }
 }
 
 static void on_pipe_readable(evutil_socket_t fd, short what, void *arg)
@@ -307,7 +340,8 @@ static void on_pipe_readable(evutil_socket_t fd, short what, void *arg)
     char chunk[READ_CHUNK];
     ssize_t n;
 
-    if (src->peek && pump_by_peeking(src, what))
+    (void)what;
+    if (src->peek && pump_by_peeking(src))
         return;
     src->peek = false;
 

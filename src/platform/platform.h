@@ -409,6 +409,13 @@ struct log_pump;
 struct log_pump *log_pump_new(struct event_base *base, const char *path, int stdout_fd,
                               int stderr_fd, void (*done)(void *data), void *data,
                               struct err **err);
+/*
+ * Log everything that waits in the pipes now, and end the streams whose
+ * writers are all gone.  Call it when the container's process has exited,
+ * before reporting the exit, so its last output is in the file by then.
+ * Must not be used with a done callback that frees the pump.
+ */
+void log_pump_flush(struct log_pump *p);
 /* Reopen the log file at its path (after a rotation). */
 int log_pump_reopen(struct log_pump *p, struct err **err);
 /* Stop, flush what was read, close. */

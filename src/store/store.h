@@ -87,6 +87,9 @@ struct container {
     struct log_pump *log;
     bool creating;                            /* CreateContainer has not finished */
     bool starting;                            /* StartContainer has not finished */
+    bool exit_pending;                        /* exited during the start, not reported yet */
+    int pending_exit_code;
+    int64_t pending_finished_at;
     bool stopping;
     struct waiter *stop_waiters;
     struct event *stop_timer;                 /* the stop timeout, or the exit record poll */
