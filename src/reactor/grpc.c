@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,19 @@
 #define ACCEPT_PAUSE_MS 1000
 
 /* Remove path if it is a socket left by an earlier run; fail if it is anything else. */
+/* Whether something accepts connections on the socket file at path (a live daemon). */
+static bool socket_in_use(const char *path)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0 || strlen(path) >= sizeof(addr.sun_path))
+        return false;
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    /* A stale socket file refuses the connection; a live one accepts it. */
+    return connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0;
+}
+
 static int remove_stale_socket(const char *path, struct err **err)
 {
     struct stat st;
@@ -40,6 +54,9 @@ static int remove_stale_socket(const char *path, struct err **err)
     if (!S_ISSOCK(st.st_mode))
         return err_errno(err, EEXIST,
                          "'%s' exists and is not a socket: remove it or choose another path", path);
+    if (socket_in_use(path))
+        return err_errno(err, EADDRINUSE,
+                         "socket '%s' is in use: another server listens on it", path);
     if (unlink(path) < 0)
         return err_sys(err, "remove stale socket '%s'", path);
     return 0;

@@ -75,6 +75,16 @@ def body():
         # Bad input must not have taken the daemon down.
         with d.client() as c:
             tap.is_(c.call("Version").runtime_name, "crisp", "daemon still serves after bad input")
+        # A second crispd on the same socket must not take it from the first.
+        import subprocess
+        from daemon import daemon_binary
+        second = subprocess.run([daemon_binary(), "--socket", d.socket, "--root", d.root + "2",
+                                 "--state-dir", d.state_dir + "2", "--no-keeper"],
+                                capture_output=True, text=True, timeout=30)
+        tap.is_(second.returncode, 1, "a second crispd on a live socket exits 1")
+        tap.like(second.stderr, r"socket '.*' is in use", "and says the socket is in use")
+        with d.client() as c:
+            tap.is_(c.call("Version").runtime_name, "crisp", "the first crispd still serves")
         status = d.stop()
         tap.is_(status, 0, "SIGTERM stops crispd with exit status 0")
         tap.ok(not os.path.exists(d.socket), "socket file is removed on shutdown")
