@@ -685,6 +685,11 @@ void rpc_create_container(struct rpc *rpc)
     c->stop_signal = xstrdup(img->config.stop_signal);
     if (sb->config->log_directory[0] && config->log_path[0])
         c->log_path = path_join(sb->config->log_directory, config->log_path);
+    else if (config->log_path[0])
+        log_emit(LOG_LEVEL_WARN, NULL, &rpc->ids,
+                 "config.log_path '%s' is ignored: the pod sandbox has no log_directory, so the "
+                 "container's output is discarded",
+                 config->log_path);
 
     if (open_output(op, c, &e) < 0)
         goto fail;

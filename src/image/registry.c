@@ -900,8 +900,16 @@ static void fetch_transfer_failed(struct registry_fetch *f, CURLcode result)
         fetch_failover(f, e, false, false);
         return;
     }
-    err_status(&e, GRPC_STATUS_UNAVAILABLE, "GET %s: %s", f->url,
-               f->error_text[0] ? f->error_text : curl_easy_strerror(result));
+    if (result == CURLE_SSL_CONNECT_ERROR && strncmp(ep->base_url, "https://", 8) == 0)
+        /* The usual cause: a registry that serves plain HTTP only. */
+        err_status(&e, GRPC_STATUS_UNAVAILABLE,
+                   "GET %s: %s (if '%s' serves plain HTTP, list it in insecure_registries or "
+                   "pass --insecure-registry)",
+                   f->url, f->error_text[0] ? f->error_text : curl_easy_strerror(result),
+                   ep->host);
+    else
+        err_status(&e, GRPC_STATUS_UNAVAILABLE, "GET %s: %s", f->url,
+                   f->error_text[0] ? f->error_text : curl_easy_strerror(result));
     fetch_failover(f, e, curl_result_is_connection(result), curl_result_is_connection(result));
 }
 
