@@ -11,6 +11,7 @@ TESTS += \
 	t/40daemon/30-pods.t \
 	t/40daemon/40-containers.t \
 	t/40daemon/45-rootfs.t \
+	t/40daemon/46-keeper.t \
 	t/40daemon/47-logs.t \
 	t/40daemon/48-lifecycle.t \
 	t/40daemon/49-restart.t \
