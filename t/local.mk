@@ -1,6 +1,7 @@
 # Daemon-level tests: TAP scripts run against the real crispd, a real
 # registry and real containers (root needed).
 TESTS += \
+	t/20platform/pause.t \
 	t/40daemon/00-infra.t \
 	t/40daemon/10-runtime.t \
 	t/40daemon/20-images.t \
