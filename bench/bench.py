@@ -97,6 +97,15 @@ def processes():
     return found
 
 
+def comm_of(pid):
+    """Return the process name of pid, or "" when it has exited."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def memory_of(pids):
     """Return (RSS KiB, PSS KiB) summed over pids."""
     return sum(rss_kib(p) for p in pids), sum(pss_kib(p) for p in pids)
@@ -242,8 +251,9 @@ class Crisp(Runtime):
                      "--insecure-registry", registry.host]
 
     def helper_pids(self):
-        # crispd starts as the keeper; the reactor is its crispd child and
-        # runs the pause processes (the keeper adopts them after a crash).
+        # crispd's pid runs crisp-keeper (self.pid, counted by
+        # overhead_pids); the reactor is its crispd child and runs the pause
+        # processes (the keeper adopts them after a crash).
         table = processes()
         reactors = [pid for pid, ppid, comm, _ in table if ppid == self.pid and comm == "crispd"]
         parents = {self.pid, *reactors}
@@ -575,7 +585,10 @@ def bench_runtime(runtime, opts, refs, logdir):
     log = lambda text: print(f"[{runtime.name}] {text}", file=sys.stderr, flush=True)  # noqa: E731
 
     time.sleep(opts.settle)
-    result["idle_rss_kib"], result["idle_pss_kib"] = memory_of(runtime.overhead_pids())
+    idle = runtime.overhead_pids()
+    result["idle_rss_kib"], result["idle_pss_kib"] = memory_of(idle)
+    result["idle_processes"] = [{"pid": p, "comm": comm_of(p), "rss_kib": rss_kib(p),
+                                 "pss_kib": pss_kib(p)} for p in idle]
     log(f"idle RSS {result['idle_rss_kib']} KiB")
 
     c.call("PullImage", image=c.msg("ImageSpec", image=refs["busybox"]))
