@@ -210,6 +210,10 @@ class Runtime:
         """Return the daemon's PID and the helpers' (shims, pause processes)."""
         return [self.pid] + self.helper_pids()
 
+    def daemon_pids(self):
+        """Return the PIDs of the daemon's own processes, whose new children a pull may start."""
+        return [self.pid]
+
     def remove_all_pods(self):
         """Stop and remove every pod the runtime lists."""
         with self.client() as c:
@@ -250,12 +254,19 @@ class Crisp(Runtime):
                      "--log-level", "info",
                      "--insecure-registry", registry.host]
 
+    def reactor_pids(self):
+        """Return the reactor processes: the crispd children of the keeper."""
+        return [pid for pid, ppid, comm, _ in processes() if ppid == self.pid and comm == "crispd"]
+
+    def daemon_pids(self):
+        return [self.pid] + self.reactor_pids()
+
     def helper_pids(self):
         # crispd's pid runs crisp-keeper (self.pid, counted by
         # overhead_pids); the reactor is its crispd child and runs the pause
         # processes (the keeper adopts them after a crash).
         table = processes()
-        reactors = [pid for pid, ppid, comm, _ in table if ppid == self.pid and comm == "crispd"]
+        reactors = self.reactor_pids()
         parents = {self.pid, *reactors}
         return reactors + [pid for pid, ppid, comm, _ in table
                            if ppid in parents and comm == "crisp-pause"]
@@ -520,23 +531,23 @@ def version_throughput(socket_path, clients, duration):
 
 
 class Sampler(threading.Thread):
-    """Sample the memory of a daemon and its new child processes every 5 ms until stopped.
+    """Sample the memory of a daemon's processes and their new children every 5 ms until stopped.
 
     Children present when the sampler starts (pause processes, containers)
     are left out, so an unpack helper the daemon clones is counted.
     """
 
-    def __init__(self, daemon_pid):
+    def __init__(self, daemon_pids):
         super().__init__(daemon=True)
-        self.daemon_pid = daemon_pid
-        self.before = {pid for pid, ppid, _, _ in processes() if ppid == daemon_pid}
+        self.daemon_pids = list(daemon_pids)
+        self.before = {pid for pid, ppid, _, _ in processes() if ppid in self.daemon_pids}
         self.peak_kib = 0
         self.done = threading.Event()
 
     def run(self):
         while not self.done.is_set():
-            pids = [self.daemon_pid] + [pid for pid, ppid, _, _ in processes()
-                                        if ppid == self.daemon_pid and pid not in self.before]
+            pids = self.daemon_pids + [pid for pid, ppid, _, _ in processes()
+                                       if ppid in self.daemon_pids and pid not in self.before]
             self.peak_kib = max(self.peak_kib, sum(rss_kib(p) for p in pids))
             time.sleep(0.005)
 
@@ -561,7 +572,7 @@ class ListPoller(threading.Thread):
 
 def measure_pull(runtime, reference):
     """Pull reference once; return wall seconds, peak daemon RSS and ListContainers latencies."""
-    sampler = Sampler(runtime.pid)
+    sampler = Sampler(runtime.daemon_pids())
     poller = ListPoller(runtime)
     sampler.start()
     poller.start()
@@ -602,7 +613,7 @@ def bench_runtime(runtime, opts, refs, logdir):
     first = runtime.overhead_pids()
     result["first_pod_pids"] = len(first)
     result["first_pod_rss_kib"], result["first_pod_pss_kib"] = memory_of(first)
-    result["first_pod_daemon_rss_kib"] = rss_kib(runtime.pid)
+    result["first_pod_daemon_rss_kib"] = sum(rss_kib(p) for p in runtime.daemon_pids())
     log(f"after first pod: {len(first)} processes, RSS {result['first_pod_rss_kib']} KiB")
     stop_pod(c, pod, ctr)
 
@@ -671,7 +682,7 @@ def bench_runtime(runtime, opts, refs, logdir):
 
     for pod, ctr, _ in pods:
         stop_pod(c, pod, ctr)
-    result["daemon_rss_end_kib"] = rss_kib(runtime.pid)
+    result["daemon_rss_end_kib"] = sum(rss_kib(p) for p in runtime.daemon_pids())
     c.close()
     return result
 
