@@ -97,6 +97,15 @@ def processes():
     return found
 
 
+def comm_of(pid):
+    """Return the process name of pid, or "" when it has exited."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def memory_of(pids):
     """Return (RSS KiB, PSS KiB) summed over pids."""
     return sum(rss_kib(p) for p in pids), sum(pss_kib(p) for p in pids)
@@ -201,6 +210,10 @@ class Runtime:
         """Return the daemon's PID and the helpers' (shims, pause processes)."""
         return [self.pid] + self.helper_pids()
 
+    def daemon_pids(self):
+        """Return the PIDs of the daemon's own processes, whose new children a pull may start."""
+        return [self.pid]
+
     def remove_all_pods(self):
         """Stop and remove every pod the runtime lists."""
         with self.client() as c:
@@ -241,11 +254,19 @@ class Crisp(Runtime):
                      "--log-level", "info",
                      "--insecure-registry", registry.host]
 
+    def reactor_pids(self):
+        """Return the reactor processes: the crispd children of the keeper."""
+        return [pid for pid, ppid, comm, _ in processes() if ppid == self.pid and comm == "crispd"]
+
+    def daemon_pids(self):
+        return [self.pid] + self.reactor_pids()
+
     def helper_pids(self):
-        # crispd starts as the keeper; the reactor is its crispd child and
-        # runs the pause processes (the keeper adopts them after a crash).
+        # crispd's pid runs crisp-keeper (self.pid, counted by
+        # overhead_pids); the reactor is its crispd child and runs the pause
+        # processes (the keeper adopts them after a crash).
         table = processes()
-        reactors = [pid for pid, ppid, comm, _ in table if ppid == self.pid and comm == "crispd"]
+        reactors = self.reactor_pids()
         parents = {self.pid, *reactors}
         return reactors + [pid for pid, ppid, comm, _ in table
                            if ppid in parents and comm == "crisp-pause"]
@@ -510,23 +531,23 @@ def version_throughput(socket_path, clients, duration):
 
 
 class Sampler(threading.Thread):
-    """Sample the memory of a daemon and its new child processes every 5 ms until stopped.
+    """Sample the memory of a daemon's processes and their new children every 5 ms until stopped.
 
     Children present when the sampler starts (pause processes, containers)
     are left out, so an unpack helper the daemon clones is counted.
     """
 
-    def __init__(self, daemon_pid):
+    def __init__(self, daemon_pids):
         super().__init__(daemon=True)
-        self.daemon_pid = daemon_pid
-        self.before = {pid for pid, ppid, _, _ in processes() if ppid == daemon_pid}
+        self.daemon_pids = list(daemon_pids)
+        self.before = {pid for pid, ppid, _, _ in processes() if ppid in self.daemon_pids}
         self.peak_kib = 0
         self.done = threading.Event()
 
     def run(self):
         while not self.done.is_set():
-            pids = [self.daemon_pid] + [pid for pid, ppid, _, _ in processes()
-                                        if ppid == self.daemon_pid and pid not in self.before]
+            pids = self.daemon_pids + [pid for pid, ppid, _, _ in processes()
+                                       if ppid in self.daemon_pids and pid not in self.before]
             self.peak_kib = max(self.peak_kib, sum(rss_kib(p) for p in pids))
             time.sleep(0.005)
 
@@ -551,7 +572,7 @@ class ListPoller(threading.Thread):
 
 def measure_pull(runtime, reference):
     """Pull reference once; return wall seconds, peak daemon RSS and ListContainers latencies."""
-    sampler = Sampler(runtime.pid)
+    sampler = Sampler(runtime.daemon_pids())
     poller = ListPoller(runtime)
     sampler.start()
     poller.start()
@@ -575,7 +596,10 @@ def bench_runtime(runtime, opts, refs, logdir):
     log = lambda text: print(f"[{runtime.name}] {text}", file=sys.stderr, flush=True)  # noqa: E731
 
     time.sleep(opts.settle)
-    result["idle_rss_kib"], result["idle_pss_kib"] = memory_of(runtime.overhead_pids())
+    idle = runtime.overhead_pids()
+    result["idle_rss_kib"], result["idle_pss_kib"] = memory_of(idle)
+    result["idle_processes"] = [{"pid": p, "comm": comm_of(p), "rss_kib": rss_kib(p),
+                                 "pss_kib": pss_kib(p)} for p in idle]
     log(f"idle RSS {result['idle_rss_kib']} KiB")
 
     c.call("PullImage", image=c.msg("ImageSpec", image=refs["busybox"]))
@@ -589,7 +613,7 @@ def bench_runtime(runtime, opts, refs, logdir):
     first = runtime.overhead_pids()
     result["first_pod_pids"] = len(first)
     result["first_pod_rss_kib"], result["first_pod_pss_kib"] = memory_of(first)
-    result["first_pod_daemon_rss_kib"] = rss_kib(runtime.pid)
+    result["first_pod_daemon_rss_kib"] = sum(rss_kib(p) for p in runtime.daemon_pids())
     log(f"after first pod: {len(first)} processes, RSS {result['first_pod_rss_kib']} KiB")
     stop_pod(c, pod, ctr)
 
@@ -658,7 +682,7 @@ def bench_runtime(runtime, opts, refs, logdir):
 
     for pod, ctr, _ in pods:
         stop_pod(c, pod, ctr)
-    result["daemon_rss_end_kib"] = rss_kib(runtime.pid)
+    result["daemon_rss_end_kib"] = sum(rss_kib(p) for p in runtime.daemon_pids())
     c.close()
     return result
 

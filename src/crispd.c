@@ -84,6 +84,7 @@ enum {
     OPT_GRACE,
     OPT_RESTART_DELAY,
     OPT_NO_KEEPER,
+    OPT_REACTOR_PROCESS,
 };
 
 struct options {
@@ -92,6 +93,7 @@ struct options {
     char *log_format;
     bool config_given;
     bool no_keeper;
+    bool reactor_process; /* started by crisp-keeper: run the daemon, no keeper */
     unsigned restart_delay_ms;
 };
 
@@ -198,7 +200,8 @@ static int load_config_file(struct options *o, struct err **err)
     return 0;
 }
 
-static char *default_pause_path(void)
+/* The helper program name beside crispd, else in CRISP_LIBEXECDIR.  Caller frees. */
+static char *default_helper_path(const char *name)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -212,12 +215,12 @@ static char *default_pause_path(void)
             _cleanup_free_ char *beside = NULL;
 
             *slash = '\0';
-            beside = path_join(exe, "crisp-pause");
+            beside = path_join(exe, name);
             if (access(beside, X_OK) == 0)
                 return TAKE_PTR(beside);
         }
     }
-    return xstrdup(CRISP_LIBEXECDIR "/crisp-pause");
+    return path_join(CRISP_LIBEXECDIR, name);
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -234,6 +237,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"shutdown-grace", required_argument, NULL, OPT_GRACE},
         {"restart-delay", required_argument, NULL, OPT_RESTART_DELAY},
         {"no-keeper", no_argument, NULL, OPT_NO_KEEPER},
+        /* Internal: crisp-keeper passes it to the reactor processes it starts. */
+        {"reactor-process", no_argument, NULL, OPT_REACTOR_PROCESS},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -302,6 +307,9 @@ static int parse_options(int argc, char **argv, struct options *o)
         case OPT_NO_KEEPER:
             o->no_keeper = true;
             break;
+        case OPT_REACTOR_PROCESS:
+            o->reactor_process = true;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -352,7 +360,7 @@ static int finish_config(struct options *o, struct err **err)
     if (!c->state_dir)
         c->state_dir = xstrdup(DEFAULT_STATE);
     if (!c->pause_path)
-        c->pause_path = default_pause_path();
+        c->pause_path = default_helper_path("crisp-pause");
     if (!c->shutdown_grace_ms)
         c->shutdown_grace_ms = DEFAULT_GRACE_MS;
     if (!c->rlimit_nofile)
@@ -491,6 +499,26 @@ out:
     return r;
 }
 
+/* Unless told otherwise, fork the reactor and execute crisp-keeper; returns 0 in the reactor. */
+static int start_keeper(const struct options *o, char **argv, struct err **err)
+{
+    _cleanup_free_ char *keeper_path = NULL;
+    struct keeper_args a = {
+        .state_dir = o->config.state_dir,
+        .restart_delay_ms = o->restart_delay_ms,
+        .log_level = o->log_level,
+        .log_format = o->log_format,
+    };
+
+    if (o->no_keeper || o->reactor_process)
+        return 0;
+    keeper_path = default_helper_path("crisp-keeper");
+    if (access(keeper_path, X_OK) < 0)
+        return err_sys(err, "keeper program '%s' is not executable", keeper_path);
+    a.keeper_path = keeper_path;
+    return keeper_start(&a, argv, err);
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {.restart_delay_ms = 1000};
@@ -503,9 +531,7 @@ int main(int argc, char **argv)
         return r;
     }
 
-    if (finish_config(&o, &e) < 0 ||
-        (!o.no_keeper && keeper_run(o.config.state_dir, o.restart_delay_ms, &e) < 0) ||
-        run(&o, &e) < 0) {
+    if (finish_config(&o, &e) < 0 || start_keeper(&o, argv, &e) < 0 || run(&o, &e) < 0) {
         _cleanup_free_ char *text = err_text(e);
 
         log_error("crispd failed: %s", text);

@@ -2,22 +2,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <stdbool.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "keeper.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
-#include "util/log.h"
 #include "util/xalloc.h"
 
 char *keeper_exits_dir(const char *state_dir)
@@ -54,7 +50,7 @@ uint64_t proc_start_time(pid_t pid)
     return start;
 }
 
-static char *exit_record_path(const char *state_dir, pid_t pid, uint64_t start_time)
+char *keeper_exit_record_path(const char *state_dir, pid_t pid, uint64_t start_time)
 {
     _cleanup_free_ char *dir = keeper_exits_dir(state_dir);
 
@@ -64,7 +60,7 @@ static char *exit_record_path(const char *state_dir, pid_t pid, uint64_t start_t
 int keeper_take_exit(const char *state_dir, pid_t pid, uint64_t start_time, int *ret_exit_code,
                      int64_t *ret_finished_at)
 {
-    _cleanup_free_ char *path = exit_record_path(state_dir, pid, start_time);
+    _cleanup_free_ char *path = keeper_exit_record_path(state_dir, pid, start_time);
     _cleanup_free_ char *text = NULL;
     long long finished = 0;
     int code = 0;
@@ -79,63 +75,54 @@ int keeper_take_exit(const char *state_dir, pid_t pid, uint64_t start_time, int 
     return 1;
 }
 
-/* ---- the keeper process ---- */
 
-static pid_t start_reactor(sigset_t *blocked)
+/* The argument vector of crisp-keeper; see keeper-main.c for its options.  Caller frees. */
+static char **keeper_argv(const struct keeper_args *a, pid_t reactor, const char *crispd_path,
+                          char **argv)
 {
-    pid_t pid = fork();
+    size_t argc = 0, n = 0;
+    char **v;
 
-    if (pid == 0) {
-        /* The reactor sets up its own signal handling. */
-        sigprocmask(SIG_UNBLOCK, blocked, NULL);
-        return 0;
-    }
-    return pid;
+    while (argv[argc])
+        argc++;
+    v = xcalloc(argc + 16, sizeof(*v));
+    v[n++] = xstrdup("crisp-keeper");
+    v[n++] = xasprintf("--state-dir=%s", a->state_dir);
+    v[n++] = xasprintf("--restart-delay=%u", a->restart_delay_ms);
+    v[n++] = xasprintf("--reactor-pid=%d", (int)reactor);
+    if (a->log_level)
+        v[n++] = xasprintf("--log-level=%s", a->log_level);
+    if (a->log_format)
+        v[n++] = xasprintf("--log-format=%s", a->log_format);
+    v[n++] = xstrdup("--");
+    v[n++] = xstrdup(crispd_path);
+    for (size_t i = 0; i < argc; i++)
+        v[n++] = xstrdup(argv[i]);
+    return v;
 }
 
-/* Reap one orphaned pod or container process and write its exit record. */
-static void record_exit(const char *state_dir, pid_t pid)
+int keeper_start(const struct keeper_args *a, char **argv, struct err **err)
 {
-    _cleanup_err_ struct err *e = NULL;
-    uint64_t start = proc_start_time(pid); /* readable while it is a zombie */
-    _cleanup_free_ char *path = exit_record_path(state_dir, pid, start);
-    _cleanup_free_ char *text = NULL;
-    struct timespec now;
-    int status = 0, code;
-
-    if (waitpid(pid, &status, WNOHANG) <= 0)
-        return;
-    code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    clock_gettime(CLOCK_REALTIME, &now);
-    text = xasprintf("%d %lld\n", code, (long long)now.tv_sec * 1000000000LL + now.tv_nsec);
-    if (write_file_atomic(path, text, strlen(text), 0600, &e) < 0)
-        log_warn_err(e, "keeper: recording the exit of process %d failed; its exit code is lost",
-                     (int)pid);
-}
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int keeper_run(const char *state_dir, unsigned restart_delay_ms, struct err **err)
-{
-    _cleanup_free_ char *exits = keeper_exits_dir(state_dir);
-    _cleanup_close_ int sfd = -EBADF;
-    int64_t restart_at = -1;
-    bool stopping = false;
-    int final_status = 0;
+    _cleanup_free_ char *exits = keeper_exits_dir(a->state_dir);
+    char crispd_path[PATH_MAX];
+    char **keeper_args;
+    ssize_t n;
     sigset_t set;
     pid_t reactor;
 
+    n = readlink("/proc/self/exe", crispd_path, sizeof(crispd_path) - 1);
+    if (n < 0)
+        return err_sys(err, "read the path of crispd from '/proc/self/exe'");
+    crispd_path[n] = '\0';
     if (mkdir_p(exits, 0700, err) < 0)
         return -1;
+    /* Set before the fork, so an orphan of the reactor is reparented to this pid even before
+     * crisp-keeper runs.  The setting survives execve(2). */
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
         return err_sys(err, "become child subreaper");
 
+    /* Blocked until crisp-keeper reads them from its signalfd: the mask and any pending
+     * signal (a SIGCHLD from a reactor that died early) survive the execve(2). */
     sigemptyset(&set);
     sigaddset(&set, SIGCHLD);
     sigaddset(&set, SIGTERM);
@@ -143,85 +130,22 @@ int keeper_run(const char *state_dir, unsigned restart_delay_ms, struct err **er
     sigaddset(&set, SIGHUP);
     if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
         return err_sys(err, "block signals");
-    sfd = signalfd(-1, &set, SFD_CLOEXEC);
-    if (sfd < 0)
-        return err_sys(err, "signalfd");
 
-    reactor = start_reactor(&set);
+    reactor = fork();
     if (reactor < 0)
         return err_sys(err, "fork the reactor process");
     if (reactor == 0) {
-        close(TAKE_FD(sfd));
+        /* The reactor sets up its own signal handling. */
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
         return 0;
     }
-    log_info("keeper %d started reactor %d", (int)getpid(), (int)reactor);
 
-    for (;;) {
-        struct pollfd pfd = {.fd = sfd, .events = POLLIN};
-        struct signalfd_siginfo info;
-        int timeout = -1;
-
-        if (restart_at >= 0) {
-            int64_t left = restart_at - monotonic_ms();
-
-            timeout = left > 0 ? (int)left : 0;
-        }
-        if (poll(&pfd, 1, timeout) == 0) {
-            /* The restart delay has passed. */
-            restart_at = -1;
-            reactor = start_reactor(&set);
-            if (reactor == 0) {
-                close(TAKE_FD(sfd));
-                return 0;
-            }
-            if (reactor < 0) {
-                log_error("keeper: fork the reactor process failed: %s", strerror(errno));
-                exit(1);
-            }
-            log_info("keeper %d restarted reactor %d", (int)getpid(), (int)reactor);
-            continue;
-        }
-        if (read(sfd, &info, sizeof(info)) != sizeof(info))
-            continue;
-
-        if (info.ssi_signo != SIGCHLD) {
-            if (info.ssi_signo == SIGHUP) {
-                if (reactor > 0)
-                    kill(reactor, SIGHUP);
-                continue;
-            }
-            stopping = true;
-            if (reactor > 0)
-                kill(reactor, (int)info.ssi_signo);
-            else
-                exit(0); /* between a crash and the restart: nothing to wait for */
-            continue;
-        }
-
-        for (;;) {
-            siginfo_t child;
-            int status = 0;
-
-            memset(&child, 0, sizeof(child));
-            if (waitid(P_ALL, 0, &child, WEXITED | WNOHANG | WNOWAIT) < 0 || child.si_pid == 0)
-                break;
-            if (child.si_pid != reactor) {
-                record_exit(state_dir, child.si_pid);
-                continue;
-            }
-
-            waitpid(reactor, &status, 0);
-            reactor = -1;
-            final_status = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
-            if (stopping || (WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-                /* Pods and containers stay: they move up to init with the keeper gone. */
-                exit(final_status);
-            }
-            log_error("keeper: reactor exited with %s %d; restarting it in %u ms",
-                      WIFEXITED(status) ? "status" : "signal",
-                      WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-                      restart_delay_ms);
-            restart_at = monotonic_ms() + restart_delay_ms;
-        }
-    }
+    keeper_args = keeper_argv(a, reactor, crispd_path, argv);
+    execv(a->keeper_path, keeper_args);
+    err_sys(err, "execute the keeper '%s'", a->keeper_path);
+    strv_free(keeper_args);
+    /* Without a keeper there must be no reactor either: the caller exits with the error. */
+    kill(reactor, SIGKILL);
+    waitpid(reactor, NULL, 0);
+    return -1;
 }

@@ -1,6 +1,7 @@
 /*
  * The keeper: the process crispd starts as.  It forks the reactor process
- * that does all the work, and stays above it as the child subreaper, so
+ * that does all the work, then executes the small crisp-keeper program
+ * (keeper-main.c), which stays above the reactor as the child subreaper, so
  * pods and containers orphaned by a crash of the reactor become its
  * children.  It reaps them, writing each exit status to a record the
  * restarted reactor reads, and restarts the reactor when it dies.
@@ -16,14 +17,29 @@
 /* Directory of exit records under the state directory.  Caller frees. */
 char *keeper_exits_dir(const char *state_dir);
 
+/* Settings crispd passes to the crisp-keeper program. */
+struct keeper_args {
+    const char *keeper_path; /* the crisp-keeper program */
+    const char *state_dir;
+    unsigned restart_delay_ms; /* pause before a reactor that died is started again */
+    const char *log_level;     /* NULL: the keeper's default (info) */
+    const char *log_format;    /* NULL: text */
+};
+
 /*
- * Become the keeper.  Returns 0 in the reactor process, which then runs
- * the daemon; in the keeper it never returns but exits with the reactor's
- * final status once a SIGTERM or SIGINT it forwarded has stopped it.
- * restart_delay_ms is the pause before the reactor is started again after
- * it died.
+ * Start the reactor and become the keeper.  Forks the reactor process and
+ * returns 0 in it; the reactor then runs the daemon.  The calling process
+ * keeps its pid and executes a->keeper_path (crisp-keeper), which restarts
+ * the reactor as "crispd --reactor-process ARGV[1]..." when it dies, and
+ * exits with the reactor's final status once a SIGTERM or SIGINT it
+ * forwarded has stopped it.  argv is crispd's own argument vector.  Returns
+ * -1 with *err set when the reactor cannot be forked or the keeper cannot
+ * be executed; no reactor is left running then.
  */
-int keeper_run(const char *state_dir, unsigned restart_delay_ms, struct err **err);
+int keeper_start(const struct keeper_args *a, char **argv, struct err **err);
+
+/* The exit record of pid started at start_time.  Caller frees. */
+char *keeper_exit_record_path(const char *state_dir, pid_t pid, uint64_t start_time);
 
 /*
  * Read the exit record of the process pid that started at start_time

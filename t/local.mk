@@ -1,6 +1,7 @@
 # Daemon-level tests: TAP scripts run against the real crispd, a real
 # registry and real containers (root needed).
 TESTS += \
+	t/20platform/pause.t \
 	t/40daemon/00-infra.t \
 	t/40daemon/10-runtime.t \
 	t/40daemon/20-images.t \
@@ -15,6 +16,7 @@ TESTS += \
 	t/40daemon/30-pods.t \
 	t/40daemon/40-containers.t \
 	t/40daemon/45-rootfs.t \
+	t/40daemon/46-keeper.t \
 	t/40daemon/47-logs.t \
 	t/40daemon/48-lifecycle.t \
 	t/40daemon/49-restart.t \

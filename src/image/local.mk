@@ -1,6 +1,8 @@
 # Sources and tests of src/image; included by the top-level Makefile.am.
 libcrisp_a_SOURCES += \
 	src/image/image.h src/image/internal.h \
+	src/image/archive-shim.c src/image/archive-shim.h \
+	src/image/curl-shim.c src/image/curl-shim.h \
 	src/image/digest.c \
 	src/image/manifest.c \
 	src/image/pull.c \

@@ -24,6 +24,7 @@
 
 #include <event2/event.h>
 
+#include "image/curl-shim.h"
 #include "image/image.h"
 #include "image/internal.h"
 #include "image/unpack.h"
@@ -691,6 +692,10 @@ struct image_pull *image_pull_start(struct image_store *s, struct event_base *ba
 
     if (image_ref_parse(ref, &parsed, err) < 0)
         return NULL;
+    if (curl_shim_load(err) < 0) {
+        image_ref_done(&parsed);
+        return NULL;
+    }
     ref_string = image_ref_string(&parsed);
     auth_key = auth_key_compute(auth);
     w = xzalloc(sizeof(*w));

@@ -22,6 +22,7 @@
 #include <archive_entry.h>
 #include <openssl/evp.h>
 
+#include "image/archive-shim.h"
 #include "image/internal.h"
 #include "image/unpack.h"
 #include "platform/platform.h"
@@ -345,7 +346,7 @@ static int check_diff_id(struct layer_stream *s, const char *diff_id, struct err
     return 0;
 }
 
-int unpack_layer(int blob_fd, int dir_fd, const char *diff_id, struct err **err)
+static int extract_layer(int blob_fd, int dir_fd, const char *diff_id, struct err **err)
 {
     _cleanup_(archive_read_freep) struct archive *raw = archive_read_new();
     _cleanup_(archive_read_freep) struct archive *tar = archive_read_new();
@@ -395,6 +396,13 @@ int unpack_layer(int blob_fd, int dir_fd, const char *diff_id, struct err **err)
     if (syncfs(dir_fd) < 0)
         return err_sys(err, "sync the layer's file system");
     return 0;
+}
+
+int unpack_layer(int blob_fd, int dir_fd, const char *diff_id, struct err **err)
+{
+    if (archive_shim_load(err) < 0)
+        return -1;
+    return extract_layer(blob_fd, dir_fd, diff_id, err);
 }
 
 /* ---- the child process ---- */
