@@ -9,12 +9,15 @@
 #include <sys/resource.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,7 +38,8 @@
 #define DEFAULT_SOCKET "/run/crisp/crisp.sock"
 #define DEFAULT_ROOT "/var/lib/crisp"
 #define DEFAULT_STATE "/run/crisp"
-#define DEFAULT_CONFIG CRISP_SYSCONFDIR "/crisp/crisp.json"
+/* Fixed, not under the install prefix: the place operators and image builders look. */
+#define DEFAULT_CONFIG "/etc/crisp/crisp.json"
 #define DEFAULT_GRACE_MS 5000
 /* containerd's default for containers: 1048576 soft and hard. */
 #define DEFAULT_RLIMIT_NOFILE 1048576
@@ -65,17 +69,18 @@ static const char usage_text[] =
     "  -h, --help                   show this help and exit\n"
     "  -V, --version                show the version and exit\n"
     "\n"
-    "Configuration file keys (options given on the command line win):\n"
+    "Configuration file keys (options given on the command line win; see README.md):\n"
     "  socket, root, state_dir, log_level, log_format, pause_binary (strings),\n"
     "  insecure_registries (array of strings), shutdown_grace_ms (number),\n"
     "  image_pull_progress_timeout_s (number: a registry transfer that receives no\n"
     "  bytes for this many seconds is cancelled; default 300),\n"
     "  max_concurrent_downloads (number: layer blobs one pull downloads at a time,\n"
-    "  1 to 256, default 3), registries (object\n"
-    "  keyed by host[:port], each with insecure, ca_file, mirrors and auth; see\n"
-    "  README.md),\n"
-    "  rlimit_nofile (number: containers' soft and hard RLIMIT_NOFILE, default 1048576\n"
-    "  or crispd's own hard limit when that is lower).\n";
+    "  1 to 256, default 3), registries (object keyed by host[:port], each with\n"
+    "  insecure, ca_file, mirrors and auth), cgroup_driver (\"cgroupfs\" or\n"
+    "  \"systemd\": the form of cgroup_parent), pids_limit (number: pids.max of every\n"
+    "  container, -1 for unlimited), rlimit_nofile (number: containers' soft and hard\n"
+    "  RLIMIT_NOFILE, default 1048576 or crispd's own hard limit when that is lower).\n"
+    "  An unknown key is an error.\n";
 
 enum {
     OPT_LOG_FORMAT = 256,
@@ -92,6 +97,7 @@ struct options {
     char *log_level;
     char *log_format;
     bool config_given;
+    bool config_loaded;
     bool no_keeper;
     bool reactor_process; /* started by crisp-keeper: run the daemon, no keeper */
     unsigned restart_delay_ms;
@@ -116,6 +122,64 @@ static void set_if_unset(char **dst, json_t *o, const char *key)
         *dst = xstrdup(v);
 }
 
+/* Reject keys crispd does not know and values of the wrong JSON type. */
+static int check_config_keys(json_t *root, const char *path, struct err **err)
+{
+    static const struct {
+        const char *key;
+        json_type type;
+    } known[] = {
+        {"socket", JSON_STRING},
+        {"root", JSON_STRING},
+        {"state_dir", JSON_STRING},
+        {"log_level", JSON_STRING},
+        {"log_format", JSON_STRING},
+        {"pause_binary", JSON_STRING},
+        {"insecure_registries", JSON_ARRAY},
+        {"shutdown_grace_ms", JSON_INTEGER},
+        {"image_pull_progress_timeout_s", JSON_INTEGER},
+        {"max_concurrent_downloads", JSON_INTEGER},
+        {"registries", JSON_OBJECT},
+        {"cgroup_driver", JSON_STRING},
+        {"pids_limit", JSON_INTEGER},
+        {"rlimit_nofile", JSON_INTEGER},
+    };
+    const char *key;
+    json_t *value;
+
+    json_object_foreach(root, key, value) {
+        size_t i;
+
+        for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+            if (strcmp(known[i].key, key) == 0)
+                break;
+        }
+        if (i == sizeof(known) / sizeof(known[0]))
+            return err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
+                              "config file '%s': unknown key '%s' (crispd --help lists the keys)",
+                              path, key);
+        if (json_typeof(value) != known[i].type)
+            return err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
+                              "config file '%s': '%s' must be %s", path, key,
+                              known[i].type == JSON_STRING    ? "a string"
+                              : known[i].type == JSON_ARRAY   ? "an array of strings"
+                              : known[i].type == JSON_INTEGER ? "an integer"
+                                                              : "an object");
+        if (known[i].type == JSON_ARRAY) {
+            size_t j;
+            json_t *item;
+
+            json_array_foreach(value, j, item) {
+                if (!json_is_string(item))
+                    return err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
+                                      "config file '%s': '%s' item %zu must be a string", path,
+                                      key, j);
+            }
+        }
+    }
+    return 0;
+}
+
 /* Read the JSON configuration file; values already set by options are kept. */
 static int load_config_file(struct options *o, struct err **err)
 {
@@ -127,6 +191,9 @@ static int load_config_file(struct options *o, struct err **err)
     if (!root) {
         if (!o->config_given && access(c->config_path, F_OK) < 0 && errno == ENOENT)
             return 0;
+        if (jerr.line < 1)
+            return err_status(err, GRPC_STATUS_INVALID_ARGUMENT, "config file '%s': %s",
+                              c->config_path, jerr.text);
         return err_status(err, GRPC_STATUS_INVALID_ARGUMENT, "config file '%s' line %d: %s",
                           c->config_path, jerr.line, jerr.text);
     }
@@ -135,6 +202,11 @@ static int load_config_file(struct options *o, struct err **err)
         return err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
                           "config file '%s': expected a JSON object", c->config_path);
     }
+    if (check_config_keys(root, c->config_path, err) < 0) {
+        json_decref(root);
+        return -1;
+    }
+    o->config_loaded = true;
 
     set_if_unset(&c->socket_path, root, "socket");
     set_if_unset(&c->root_dir, root, "root");
@@ -452,8 +524,19 @@ static int run(struct options *o, struct err **err)
     int listen_fd, r = -1;
 
     d.crisp.config = c;
+    if (!o->no_keeper) {
+        pid_t keeper = getppid();
+
+        /* A reactor whose keeper is gone stops: nobody would restart it or reap for it. */
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+            return err_sys(err, "set the parent-death signal");
+        if (getppid() != keeper)
+            return err_status(err, GRPC_STATUS_UNAVAILABLE, "the keeper process is gone");
+    }
     if (mkdir_p(c->root_dir, 0711, err) < 0 || mkdir_p(c->state_dir, 0711, err) < 0)
         return -1;
+    if (o->config_loaded)
+        log_info("configuration read from '%s'", c->config_path);
 
     d.crisp.base = event_base_new();
     if (!d.crisp.base)
@@ -499,6 +582,36 @@ out:
     return r;
 }
 
+/*
+ * Hold an exclusive lock on <root>/crispd.lock for as long as this crispd
+ * runs, so a second one on the same root fails instead of sharing it.  The
+ * fd is not close-on-exec: crisp-keeper keeps the lock through its exec
+ * and hands it to every reactor it starts.
+ */
+static int take_root_lock(const struct crisp_config *c, struct err **err)
+{
+    _cleanup_free_ char *path = path_join(c->root_dir, "crispd.lock");
+    int fd;
+
+    if (mkdir_p(c->root_dir, 0711, err) < 0)
+        return -1;
+    fd = open(path, O_RDWR | O_CREAT, 0600);
+    if (fd < 0)
+        return err_sys(err, "open lock file '%s'", path);
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int saved = errno;
+
+        close(fd);
+        if (saved == EWOULDBLOCK)
+            return err_status(err, GRPC_STATUS_FAILED_PRECONDITION,
+                              "another crispd runs on root directory '%s' (it holds '%s'); "
+                              "stop it or choose another --root",
+                              c->root_dir, path);
+        return err_errno(err, saved, "lock '%s'", path);
+    }
+    return 0; /* the fd stays open until crispd exits */
+}
+
 /* Unless told otherwise, fork the reactor and execute crisp-keeper; returns 0 in the reactor. */
 static int start_keeper(const struct options *o, char **argv, struct err **err)
 {
@@ -531,7 +644,9 @@ int main(int argc, char **argv)
         return r;
     }
 
-    if (finish_config(&o, &e) < 0 || start_keeper(&o, argv, &e) < 0 || run(&o, &e) < 0) {
+    if (finish_config(&o, &e) < 0 ||
+        (!o.reactor_process && take_root_lock(&o.config, &e) < 0) ||
+        start_keeper(&o, argv, &e) < 0 || run(&o, &e) < 0) {
         _cleanup_free_ char *text = err_text(e);
 
         log_error("crispd failed: %s", text);

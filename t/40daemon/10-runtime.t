@@ -83,6 +83,11 @@ def body():
                                 capture_output=True, text=True, timeout=30)
         tap.is_(second.returncode, 1, "a second crispd on a live socket exits 1")
         tap.like(second.stderr, r"socket '.*' is in use", "and says the socket is in use")
+        second = subprocess.run([daemon_binary(), "--socket", d.socket + "2", "--root", d.root,
+                                 "--state-dir", d.state_dir + "2", "--no-keeper"],
+                                capture_output=True, text=True, timeout=30)
+        tap.is_(second.returncode, 1, "a second crispd on the same root exits 1")
+        tap.like(second.stderr, r"another crispd runs on root directory", "and names the reason")
         with d.client() as c:
             tap.is_(c.call("Version").runtime_name, "crisp", "the first crispd still serves")
         status = d.stop()
@@ -96,6 +101,21 @@ def body():
     tap.is_(out.returncode, 0, "--help exits 0")
     for option in ("--socket", "--root", "--state-dir", "--log-level", "--config"):
         tap.ok(option in out.stdout, f"--help documents {option}")
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as conf:
+        conf.write('{"insecure_registry": ["127.0.0.1:5000"]}')
+        conf.flush()
+        out = subprocess.run([daemon_binary(), "--config", conf.name, "--socket", "/nonexistent/x"],
+                             capture_output=True, text=True)
+        tap.is_(out.returncode, 1, "an unknown config key exits 1")
+        tap.like(out.stderr, r"unknown key 'insecure_registry'", "and names the key")
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as conf:
+        conf.write('{"insecure_registries": "127.0.0.1:5000"}')
+        conf.flush()
+        out = subprocess.run([daemon_binary(), "--config", conf.name, "--socket", "/nonexistent/x"],
+                             capture_output=True, text=True)
+        tap.like(out.stderr, r"'insecure_registries' must be an array of strings",
+                 "a value of the wrong type is named")
     out = subprocess.run([daemon_binary(), "--log-level", "chatty", "--socket", "/nonexistent/x"],
                          capture_output=True, text=True)
     tap.is_(out.returncode, 1, "invalid log level exits 1")

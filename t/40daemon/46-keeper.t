@@ -91,5 +91,16 @@ def body():
         tap.is_(d.stop(), 0, "SIGTERM during the restart delay exits with status 0")
         tap.ok(time.monotonic() - started < 5, "without waiting for the restart delay")
 
+    # SIGKILL of the keeper: the reactor stops too, instead of serving on without a keeper.
+    d = Crispd()
+    reactor = children(d.pid)[0]
+    os.kill(d.pid, signal.SIGKILL)
+    d.proc.wait()
+    tap.ok(wait_for(lambda: not os.path.exists(f"/proc/{reactor}")
+                    or open(f"/proc/{reactor}/stat").read().split(")")[-1].split()[0] == "Z"),
+           "the reactor ends when its keeper is killed")
+    tap.ok(not os.path.exists(d.socket), "and removes its socket")
+    d.remove_tmpdir()
+
 
 tap.run(body)
