@@ -500,8 +500,30 @@ static int open_output_fifo(const char *dir, const char *name, int *ret_read, in
     return 0;
 }
 
+/* A pseudo-terminal: the master for the log pump, the slave for the container. */
+static int open_tty(struct create_op *op, struct err **err)
+{
+    char name[64];
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+    if (master < 0)
+        return err_sys(err, "open a pseudo-terminal");
+    op->stdout_read = master;
+    if (grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, name, sizeof(name)) != 0)
+        return err_sys(err, "set up the pseudo-terminal");
+    op->spec.stdout_fd = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (op->spec.stdout_fd < 0)
+        return err_sys(err, "open terminal '%s'", name);
+    op->spec.stderr_fd = op->spec.stdout_fd;
+    op->spec.tty = true;
+    return 0;
+}
+
 static int open_output(struct create_op *op, struct container *c, struct err **err)
 {
+    /* A terminal merges both streams, which the CRI log records as stdout. */
+    if (c->config->tty)
+        return open_tty(op, err);
     if (!c->log_path) {
         op->spec.stdout_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
         if (op->spec.stdout_fd < 0)
@@ -589,9 +611,41 @@ static int check_create_request(const Runtime__V1__CreateContainerRequest *req, 
         return err_status(err, GRPC_STATUS_INVALID_ARGUMENT, "config.metadata.name is empty");
     if (!config->image || !config->image->image[0])
         return err_status(err, GRPC_STATUS_INVALID_ARGUMENT, "config.image.image is empty");
-    if (config->tty || config->stdin)
+    if (config->stdin)
         return err_status(err, GRPC_STATUS_UNIMPLEMENTED,
-                          "config.tty and config.stdin are not supported by crisp yet");
+                          "config.stdin is not supported by crisp yet (there is no Attach)");
+    return 0;
+}
+
+/*
+ * PID mode TARGET: share the PID namespace of another running container of
+ * the pod (kubectl debug --target), as containerd does.
+ */
+static int target_pid_namespace(struct crisp *crisp, const struct sandbox *sb,
+                                const char *target_id, struct ctr_spec *spec, struct err **err)
+{
+    struct container *target;
+
+    if (!target_id[0])
+        return err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
+                          "config.linux.security_context.namespace_options.target_id is empty "
+                          "with pid mode TARGET");
+    target = store_find_container(crisp->store, target_id, err);
+    if (!target && *err)
+        return -1;
+    if (!target)
+        return err_status(err, GRPC_STATUS_NOT_FOUND,
+                          "namespace_options.target_id: container '%s' not found", target_id);
+    if (strcmp(target->sandbox_id, sb->id) != 0)
+        return err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
+                          "namespace_options.target_id: container %s is not in pod sandbox %s",
+                          target->id, sb->id);
+    if (target->state != CONTAINER_RUNNING || target->pidfd < 0)
+        return err_status(err, GRPC_STATUS_FAILED_PRECONDITION,
+                          "namespace_options.target_id: container %s is not running", target->id);
+    spec->join_pod_pid = true;
+    spec->pid_ns_target = target->pid;
+    spec->pid_ns_target_pidfd = target->pidfd;
     return 0;
 }
 
@@ -693,13 +747,15 @@ void rpc_create_container(struct rpc *rpc)
 
     if (open_output(op, c, &e) < 0)
         goto fail;
-    if (c->log_path) {
-        _cleanup_free_ char *dir = xstrdup(c->log_path);
+    if (c->log_path || op->spec.tty) {
+        /* A terminal must be read even without a log, or the container blocks when it fills. */
+        const char *path = c->log_path ? c->log_path : "/dev/null";
+        _cleanup_free_ char *dir = xstrdup(path);
 
         if (mkdir_p(dirname(dir), 0755, &e) < 0)
             goto fail;
-        c->log = log_pump_new(crisp->base, c->log_path, op->stdout_read, op->stderr_read, NULL,
-                              NULL, &e);
+        c->log = log_pump_new(crisp->base, path, op->stdout_read, op->stderr_read, NULL, NULL,
+                              &e);
         op->stdout_read = op->stderr_read = -EBADF; /* taken over, even on failure */
         if (!c->log)
             goto fail;
@@ -726,16 +782,13 @@ void rpc_create_container(struct rpc *rpc)
                 : NULL;
         Runtime__V1__NamespaceMode pid_mode = ns ? ns->pid : RUNTIME__V1__NAMESPACE_MODE__POD;
 
-        if (pid_mode == RUNTIME__V1__NAMESPACE_MODE__TARGET) {
-            err_status(&e, GRPC_STATUS_UNIMPLEMENTED,
-                       "config.linux.security_context.namespace_options.pid TARGET is not "
-                       "supported by crisp yet");
-            goto fail;
-        }
         op->spec.join_pod_network = true;
         op->spec.join_pod_ipc = true;
         op->spec.join_pod_pid = pid_mode == RUNTIME__V1__NAMESPACE_MODE__POD;
         op->spec.host_pid = pid_mode == RUNTIME__V1__NAMESPACE_MODE__NODE;
+        if (pid_mode == RUNTIME__V1__NAMESPACE_MODE__TARGET &&
+            target_pid_namespace(crisp, sb, ns->target_id, &op->spec, &e) < 0)
+            goto fail;
     }
 
     if (container_cgroup_create(crisp, sb, c, &op->cgroup_path, &e) < 0)

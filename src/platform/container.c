@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -95,10 +96,22 @@ static int set_user(const struct ctr_spec *spec, struct err **err)
     return 0;
 }
 
-static int set_stdio(int stdout_fd, int stderr_fd, struct err **err)
+static int set_stdio(int stdout_fd, int stderr_fd, bool tty, struct err **err)
 {
-    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int null_fd;
 
+    if (tty) {
+        /* The child is a session leader (setsid() above): the terminal becomes its own. */
+        if (dup2(stdout_fd, 0) < 0)
+            return err_sys(err, "set stdin to the terminal");
+        if (ioctl(0, TIOCSCTTY, 0) < 0)
+            return err_sys(err, "make the terminal the controlling terminal");
+        if (dup2(stdout_fd, 1) < 0 || dup2(stdout_fd, 2) < 0)
+            return err_sys(err, "set stdout and stderr to the terminal");
+        return 0;
+    }
+
+    null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (null_fd < 0)
         return err_sys(err, "open '/dev/null' for stdin");
     if (dup2(null_fd, 0) < 0)
@@ -262,7 +275,7 @@ static void __attribute__((noreturn)) ctr_child(const struct ctr_spec *spec, str
     if (rootfs_setup(spec, ns->user, &e) < 0 || prepare_security(spec, &filter, &e) < 0 ||
         join_ns(ns->user, CLONE_NEWUSER, "user", &e) < 0 || enter_cwd(spec, &e) < 0 ||
         set_user(spec, &e) < 0 ||
-        set_stdio(stdout_fd, stderr_fd, &e) < 0 || child_send_ready(sync_fd, &e) < 0)
+        set_stdio(stdout_fd, stderr_fd, spec->tty, &e) < 0 || child_send_ready(sync_fd, &e) < 0)
         child_fail(sync_fd, e, 1);
 
     /* Parked: wait for platform_ctr_start(); end of file means the daemon gave up on us. */
@@ -276,12 +289,11 @@ static void __attribute__((noreturn)) ctr_child(const struct ctr_spec *spec, str
 
 /* ---- parent ---- */
 
-static int open_pod_ns(const struct ctr_spec *spec, const char *name, int *ret_fd,
-                       struct err **err)
+static int open_ns_of(pid_t pid, const char *name, int *ret_fd, struct err **err)
 {
     char path[64];
 
-    snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)spec->pod_pid, name);
+    snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, name);
     *ret_fd = open(path, O_RDONLY | O_CLOEXEC);
     if (*ret_fd < 0)
         return err_sys(err, "open pod %s namespace '%s'", name, path);
@@ -293,15 +305,22 @@ static int open_pod_namespaces(const struct ctr_spec *spec, struct pod_ns *ns, s
     ns->net = ns->ipc = ns->uts = ns->pid = ns->user = -EBADF;
     if (spec->pod_pid <= 0)
         return 0;
-    if ((spec->join_pod_network && open_pod_ns(spec, "net", &ns->net, err) < 0) ||
-        (spec->join_pod_ipc && open_pod_ns(spec, "ipc", &ns->ipc, err) < 0) ||
-        open_pod_ns(spec, "uts", &ns->uts, err) < 0 ||
-        (spec->join_pod_pid && open_pod_ns(spec, "pid", &ns->pid, err) < 0) ||
-        (spec->userns && open_pod_ns(spec, "user", &ns->user, err) < 0))
+    pid_t pid_owner = spec->pid_ns_target > 0 ? spec->pid_ns_target : spec->pod_pid;
+
+    if ((spec->join_pod_network && open_ns_of(spec->pod_pid, "net", &ns->net, err) < 0) ||
+        (spec->join_pod_ipc && open_ns_of(spec->pod_pid, "ipc", &ns->ipc, err) < 0) ||
+        open_ns_of(spec->pod_pid, "uts", &ns->uts, err) < 0 ||
+        (spec->join_pod_pid && open_ns_of(pid_owner, "pid", &ns->pid, err) < 0) ||
+        (spec->userns && open_ns_of(spec->pod_pid, "user", &ns->user, err) < 0))
         goto fail;
-    /* The pidfd still names a live process, so the pid was not reused while we opened. */
+    /* The pidfds still name live processes, so no pid was reused while we opened. */
     if (syscall(SYS_pidfd_send_signal, spec->pod_pidfd, 0, NULL, 0) < 0) {
         err_sys(err, "pod process %d", (int)spec->pod_pid);
+        goto fail;
+    }
+    if (spec->pid_ns_target > 0 &&
+        syscall(SYS_pidfd_send_signal, spec->pid_ns_target_pidfd, 0, NULL, 0) < 0) {
+        err_sys(err, "target process %d", (int)spec->pid_ns_target);
         goto fail;
     }
     return 0;

@@ -333,6 +333,13 @@ struct ctr_spec {
     bool join_pod_pid;        /* PID mode POD; else a new PID namespace unless host_pid */
     bool host_pid;
     /*
+     * With join_pod_pid: the PID namespace of this process (PID mode
+     * TARGET, a container of the pod) instead of the pause's; 0 for none.
+     * Its pidfd guards against the pid being reused.
+     */
+    pid_t pid_ns_target;
+    int pid_ns_target_pidfd;
+    /*
      * The pod's user namespace maps, NULL for the host's.  The process
      * joins the pause's user namespace after its mounts are set up; the
      * image layers and bind mounts are idmapped with it.
@@ -341,6 +348,11 @@ struct ctr_spec {
 
     int stdout_fd;            /* write ends for the process, duplicated into it */
     int stderr_fd;
+    /*
+     * stdout_fd is the slave of a pseudo-terminal: it becomes stdin too and
+     * the controlling terminal of the process's new session.
+     */
+    bool tty;
 
     const char *cgroup_path;  /* existing cgroup the process joins before set-up, NULL: none */
     /*

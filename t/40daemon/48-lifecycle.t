@@ -80,6 +80,59 @@ def body():
             st = c.call("ContainerStatus", container_id=ctr).status
             tap.is_((st.state, st.exit_code), (EXITED, 137), "killed after the timeout")
 
+            # A terminal: both streams arrive as stdout records, and the process sees a tty.
+            ctr = create("tty", "test -t 0 && test -t 1 && echo is-a-tty; echo to-stderr >&2",
+                         tty=True)
+            c.call("StartContainer", container_id=ctr)
+            for _ in range(100):
+                st = c.call("ContainerStatus", container_id=ctr).status
+                if st.state == EXITED:
+                    break
+                time.sleep(0.05)
+            with open(st.log_path, "rb") as f:
+                records = [line.rstrip(b"\n").split(b" ", 3)[1:] for line in f]
+            # The terminal's line discipline turns each newline into "\r\n".
+            tap.is_(records, [[b"stdout", b"F", b"is-a-tty\r"], [b"stdout", b"F", b"to-stderr\r"]],
+                    "a tty container logs its terminal output as stdout")
+            details = cri.expect_error(c.call, "UNIMPLEMENTED", "CreateContainer",
+                                       pod_sandbox_id=pod, sandbox_config=pod_cfg,
+                                       config=c.msg("ContainerConfig",
+                                                    metadata=c.msg("ContainerMetadata", name="in"),
+                                                    image=c.msg("ImageSpec",
+                                                                image=f"{reg.host}/busybox"),
+                                                    stdin=True))
+            tap.like(details, "stdin", "stdin is not supported yet and says so")
+
+            # PID mode TARGET: share the PID namespace of another container of the pod.
+            def pid_mode(mode, target=""):
+                return c.msg("LinuxContainerConfig", security_context=c.msg(
+                    "LinuxContainerSecurityContext", namespace_options=c.msg(
+                        "NamespaceOption", pid=mode, target_id=target)))
+
+            target = create("target", "sleep 1000", linux=pid_mode(1))  # CONTAINER
+            c.call("StartContainer", container_id=target)
+            debug = create("debug", "cat /proc/1/cmdline | tr '\\0' ' '; echo",
+                           linux=pid_mode(3, target))  # TARGET
+            c.call("StartContainer", container_id=debug)
+            for _ in range(100):
+                st = c.call("ContainerStatus", container_id=debug).status
+                if st.state == EXITED:
+                    break
+                time.sleep(0.05)
+            with open(st.log_path) as f:
+                lines = [line.rstrip("\n").split(" ", 3)[3] for line in f]
+            tap.is_(lines, ["sleep 1000 "], "a TARGET container sees the target's processes")
+            details = cri.expect_error(c.call, "NOT_FOUND", "CreateContainer",
+                                       pod_sandbox_id=pod, sandbox_config=pod_cfg,
+                                       config=c.msg("ContainerConfig",
+                                                    metadata=c.msg("ContainerMetadata", name="bad"),
+                                                    image=c.msg("ImageSpec",
+                                                                image=f"{reg.host}/busybox"),
+                                                    command=["true"],
+                                                    linux=pid_mode(3, "ab" * 32)))
+            tap.like(details, "target_id", "an unknown target is NOT_FOUND naming target_id")
+            c.call("StopContainer", container_id=target, timeout=0)
+
             # Verbose status carries the pid and paths.
             ctr = create("verbose", "sleep 1000")
             c.call("StartContainer", container_id=ctr)
