@@ -89,6 +89,52 @@ int sandbox_release(struct crisp *crisp, struct sandbox *sb, struct err **err)
     return store_remove_sandbox(crisp->store, sb, err);
 }
 
+/*
+ * The user the pause process runs as, from the pod's security context, as
+ * containerd runs its sandbox container: run_as_user, run_as_group (only
+ * with a user) and supplemental_groups.  *ret_groups is freed by the caller.
+ */
+static int sandbox_user(const Runtime__V1__PodSandboxConfig *config, struct pod_spec *spec,
+                        gid_t **ret_groups, struct err **err)
+{
+    const Runtime__V1__LinuxSandboxSecurityContext *sc =
+        config->linux ? config->linux->security_context : NULL;
+    gid_t *groups;
+
+    if (!sc || (!sc->run_as_user && !sc->run_as_group && sc->n_supplemental_groups == 0))
+        return 0;
+    if (sc->run_as_group && !sc->run_as_user)
+        return err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
+                          "config.linux.security_context.run_as_group is set without "
+                          "run_as_user");
+    if (sc->run_as_user && (sc->run_as_user->value < 0 || sc->run_as_user->value > 0x7fffffff))
+        return err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
+                          "config.linux.security_context.run_as_user %lld is out of range",
+                          (long long)sc->run_as_user->value);
+    if (sc->run_as_group && (sc->run_as_group->value < 0 || sc->run_as_group->value > 0x7fffffff))
+        return err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
+                          "config.linux.security_context.run_as_group %lld is out of range",
+                          (long long)sc->run_as_group->value);
+    groups = xnew(gid_t, sc->n_supplemental_groups);
+    for (size_t i = 0; i < sc->n_supplemental_groups; i++) {
+        if (sc->supplemental_groups[i] < 0 || sc->supplemental_groups[i] > 0x7fffffff) {
+            free(groups);
+            return err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
+                              "config.linux.security_context.supplemental_groups[%zu] %lld is "
+                              "out of range",
+                              i, (long long)sc->supplemental_groups[i]);
+        }
+        groups[i] = (gid_t)sc->supplemental_groups[i];
+    }
+    spec->has_user = true;
+    spec->uid = sc->run_as_user ? (uid_t)sc->run_as_user->value : 0;
+    spec->gid = sc->run_as_group ? (gid_t)sc->run_as_group->value : 0;
+    spec->groups = groups;
+    spec->n_groups = sc->n_supplemental_groups;
+    *ret_groups = groups;
+    return 0;
+}
+
 /* ---- RunPodSandbox ---- */
 
 static void on_pause_exit(void *data, pid_t pid, int exit_code, int signal)
@@ -148,6 +194,7 @@ void rpc_run_pod_sandbox(struct rpc *rpc)
     _cleanup_err_ struct err *e = NULL;
     _cleanup_free_ char *name = NULL, *cgroup_path = NULL;
     _cleanup_free_ struct pod_sysctl *sysctls = NULL;
+    _cleanup_free_ gid_t *groups = NULL;
     struct pod_spec spec = {0};
     struct pod_userns userns;
     struct sandbox *sb, *other;
@@ -195,6 +242,8 @@ void rpc_run_pod_sandbox(struct rpc *rpc)
     spec.host_ipc = ns && ns->ipc == RUNTIME__V1__NAMESPACE_MODE__NODE;
     /* The pause gets a PID namespace of its own unless the pod uses the host's. */
     spec.pod_pid_namespace = !(ns && ns->pid == RUNTIME__V1__NAMESPACE_MODE__NODE);
+    if (sandbox_user(config, &spec, &groups, &e) < 0)
+        goto fail;
     spec.pause_path = crisp->config->pause_path;
     spec.userns = userns.enabled ? &userns.spec : NULL;
     spec.state_dir = sb->state_dir;

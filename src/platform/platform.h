@@ -84,6 +84,16 @@ struct pod_spec {
     const struct userns_spec *userns;
     const struct pod_sysctl *sysctls; /* checked with sysctl_check(), set in the pod's namespaces */
     size_t n_sysctls;
+    /*
+     * LinuxSandboxSecurityContext run_as_user, run_as_group and
+     * supplemental_groups: who the pause process runs as (inside the
+     * pod's user namespace when it has one).  has_user false keeps root.
+     */
+    bool has_user;
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    size_t n_groups;
 };
 
 /* One sysctl for the pod's namespaces (LinuxPodSandboxConfig.sysctls). */

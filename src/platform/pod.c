@@ -133,6 +133,15 @@ static void __attribute__((noreturn)) pod_child(const struct pod_spec *spec, int
             child_fail(sync_fd, e, 1);
     }
 
+    /* Last, since setting the hostname and sysctls above needs root. */
+    if (spec->has_user &&
+        (setgroups(spec->n_groups, spec->groups) < 0 || setresgid(spec->gid, spec->gid, spec->gid) < 0 ||
+         setresuid(spec->uid, spec->uid, spec->uid) < 0)) {
+        err_sys(&e, "run the pause process as user %u, group %u", (unsigned)spec->uid,
+                (unsigned)spec->gid);
+        child_fail(sync_fd, e, 1);
+    }
+
     execve(spec->pause_path, argv, envp);
     err_sys(&e, "exec pause binary '%s'", spec->pause_path);
     child_fail(sync_fd, e, 127);

@@ -72,6 +72,28 @@ def check_host_network(c):
     return pod
 
 
+def check_sandbox_user(c):
+    sc = c.msg("LinuxSandboxSecurityContext", run_as_user=c.msg("Int64Value", value=65534),
+               run_as_group=c.msg("Int64Value", value=65533), supplemental_groups=[1234, 5678])
+    cfg = c.msg("PodSandboxConfig",
+                metadata=c.msg("PodSandboxMetadata", name="user", namespace="default", uid="u-user"),
+                linux=c.msg("LinuxPodSandboxConfig", security_context=sc))
+    pod = c.call("RunPodSandbox", config=cfg).pod_sandbox_id
+    with open(f"/proc/{pod_pid(c, pod)}/status") as f:
+        status = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+    tap.is_(status["Uid"].split()[0], "65534", "the pause process runs as the pod's run_as_user")
+    tap.is_(status["Gid"].split()[0], "65533", "and its run_as_group")
+    tap.is_(status["Groups"].split(), ["1234", "5678"], "and its supplemental_groups")
+    c.call("RemovePodSandbox", pod_sandbox_id=pod)
+
+    sc = c.msg("LinuxSandboxSecurityContext", run_as_group=c.msg("Int64Value", value=5))
+    cfg = c.msg("PodSandboxConfig",
+                metadata=c.msg("PodSandboxMetadata", name="grp", namespace="default", uid="u-grp"),
+                linux=c.msg("LinuxPodSandboxConfig", security_context=sc))
+    details = cri.expect_error(c.call, "INVALID_ARGUMENT", "RunPodSandbox", config=cfg)
+    tap.like(details, "run_as_group is set without run_as_user", "a group without a user is named")
+
+
 def check_list(c, web, hostnet):
     ids = sorted(p.id for p in c.call("ListPodSandbox").items)
     tap.is_(ids, sorted([web, hostnet]), "ListPodSandbox lists both pods")
@@ -120,6 +142,7 @@ def body():
             hostnet = check_host_network(c)
             check_list(c, web, hostnet)
             check_errors(c, web)
+            check_sandbox_user(c)
             check_stop_remove(c, web, pid)
             # Remove without a stop first: RemovePodSandbox stops it.
             hostnet_pid = pod_pid(c, hostnet)
