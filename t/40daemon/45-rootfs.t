@@ -94,10 +94,15 @@ def body():
                     "opaque dir, whiteout, symlink, owner, workdir, user, env, image device")
 
             # In mountinfo the file system type is the field after the "-" separator.
+            link = hostdir + "-link"
+            os.symlink(hostdir, link)
             ctr = create("mounts", "awk '{for (i = 7; i <= NF; i++) if ($i == \"-\") "
                          "{print $5, $(i + 1); break}}' /proc/self/mountinfo; "
-                         "cat /mnt/host/from-host; touch /mnt/host/x 2>/dev/null || echo read-only",
+                         "cat /mnt/host/from-host; touch /mnt/host/x 2>/dev/null || echo read-only; "
+                         "cat /mnt/link/from-host; echo DEV $(ls /dev | sort | tr '\\n' ' ')",
                          mounts=[c.msg("Mount", host_path=hostdir, container_path="/mnt/host",
+                                       readonly=True),
+                                 c.msg("Mount", host_path=link, container_path="/mnt/link",
                                        readonly=True)],
                          linux=c.msg("LinuxContainerConfig", security_context=c.msg(
                              "LinuxContainerSecurityContext", run_as_user=c.msg("Int64Value", value=0))))
@@ -110,6 +115,13 @@ def body():
                 tap.is_(fstypes.get(path), fstype, f"{path} is mounted as {fstype}")
             tap.ok("host file" in lines, "bind mount shows the host file")
             tap.ok("read-only" in lines, "readonly bind mount rejects writes")
+            tap.is_(lines.count("host file"), 2, "a host path that is a symlink is followed")
+            dev = next((line for line in lines if line.startswith("DEV ")), "").split()[1:]
+            tap.is_(sorted(set(dev) & {"null", "zero", "full", "random", "urandom", "tty", "ptmx",
+                                       "pts", "shm", "mqueue", "fd", "stdin", "stdout", "stderr"}),
+                    sorted({"null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts",
+                            "shm", "mqueue", "fd", "stdin", "stdout", "stderr"}),
+                    f"the default /dev set is there ({' '.join(dev)})")
 
             ctr = create("sleeper", "sleep 1000")
             c.call("StartContainer", container_id=ctr)
