@@ -283,12 +283,32 @@ static char **idmap_layers(const struct ctr_spec *spec, int userns_fd, const cha
 
 
 /*
+ * Whether overlayfs parses its options through the VFS's legacy mount
+ * context (before Linux 6.5).  That context accepts any key in fsconfig()
+ * and only the mount rejects an unknown one, so "lowerdir+" cannot be
+ * probed by setting it: an unknown key that fsconfig() accepts shows the
+ * legacy context.  Probed once.
+ */
+static bool overlay_options_legacy(void)
+{
+    static int legacy = -1;
+
+    if (legacy < 0) {
+        _cleanup_close_ int fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+
+        legacy = fsfd >= 0 && fsconfig(fsfd, FSCONFIG_SET_FLAG, "crisp-probe", NULL, 0) == 0;
+    }
+    return legacy;
+}
+
+/*
  * Mount the image layers as overlayfs on bundle_dir/rootfs.  Each layer is
  * one "lowerdir+" value (topmost first, Linux 6.8), which avoids the
  * page-size limit of the "lowerdir=a:b:c" option string: with hundreds of
  * layers that string exceeds the 4095 bytes mount(2) takes.  Older kernels
- * reject "lowerdir+"; they get the joined string, which fails for too many
- * layers with an error that says so.
+ * (Linux 6.5 to 6.7 reject "lowerdir+", before 6.5 the legacy options are
+ * probed) get the joined string, which fails for too many layers with an
+ * error that says so.
  */
 static int mount_overlay(const struct ctr_spec *spec, int targetfd, int userns_fd,
                          struct err **err)
@@ -299,7 +319,7 @@ static int mount_overlay(const struct ctr_spec *spec, int targetfd, int userns_f
     _cleanup_strv_free_ char **idmapped = NULL;
     struct strbuf joined = STRBUF_INIT;
     char **lowerdirs = spec->lowerdirs;
-    bool plus = true;
+    bool plus = !overlay_options_legacy();
     int r = 0;
 
     if (!spec->lowerdirs || !spec->lowerdirs[0])
