@@ -74,3 +74,8 @@ check_PROGRAMS += t/00unit/platform/userns
 TESTS += t/00unit/platform/userns
 t_00unit_platform_userns_SOURCES = t/00unit/platform/userns.c
 t_00unit_platform_userns_LDADD = $(CRISP_LIBS)
+
+check_PROGRAMS += t/20platform/cgroup-v2
+TESTS += t/20platform/cgroup-v2
+t_20platform_cgroup_v2_SOURCES = t/20platform/cgroup-v2.c
+t_20platform_cgroup_v2_LDADD = $(CRISP_LIBS)
