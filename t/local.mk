@@ -2,6 +2,7 @@
 # registry and real containers (root needed).
 TESTS += \
 	t/20platform/pause.t \
+	t/20platform/cgroup2-vm.t \
 	t/40daemon/00-infra.t \
 	t/40daemon/10-runtime.t \
 	t/40daemon/20-images.t \
@@ -40,3 +41,4 @@ EXTRA_DIST += \
 	t/lib/standin.py \
 	t/lib/standin_server.py \
 	t/lib/tap.py
+EXTRA_DIST += scripts/test-cgroup2-vm
