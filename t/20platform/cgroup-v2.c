@@ -43,11 +43,11 @@ static struct event_base *base;
 struct sleeper {
     pid_t pid;
     int pidfd;
-    int pipe_wr;
+    int pipe_write_fd;
 };
 
 /* Contents of the interface file of the cgroup at path, without the final newline (caller frees). */
-static char *cg_read(const char *path, const char *file)
+static char *read_cgroup_file(const char *path, const char *file)
 {
     _cleanup_free_ char *full = xasprintf("/sys/fs/cgroup%s/%s", path, file);
     char *text = NULL;
@@ -62,14 +62,14 @@ static char *cg_read(const char *path, const char *file)
 
 static void is_file(const char *path, const char *file, const char *expected)
 {
-    _cleanup_free_ char *got = cg_read(path, file);
+    _cleanup_free_ char *got = read_cgroup_file(path, file);
 
     is_str(got, expected, "%s/%s is '%s'", path, file, expected);
 }
 
 static bool has_controller(const char *path, const char *name)
 {
-    _cleanup_free_ char *list = cg_read(path, "cgroup.controllers");
+    _cleanup_free_ char *list = read_cgroup_file(path, "cgroup.controllers");
     size_t len = strlen(name);
 
     for (char *p = list; (p = strstr(p, name)); p += len) {
@@ -152,7 +152,7 @@ static bool start_sleeper(const char *path, struct sleeper *s)
     /* The child runs without execve, so it keeps both ends despite O_CLOEXEC. */
     s->pid = clone_into(path, read_until_eof, fds, &s->pidfd);
     close(fds[0]);
-    s->pipe_wr = fds[1];
+    s->pipe_write_fd = fds[1];
     return s->pid > 0;
 }
 
@@ -219,8 +219,8 @@ static void test_limits(struct sleeper *in_pause)
         err_free(e);
         e = NULL;
     }
-    pod_controllers = cg_read(pod, "cgroup.controllers");
-    pod_subtree = cg_read(pod, "cgroup.subtree_control");
+    pod_controllers = read_cgroup_file(pod, "cgroup.controllers");
+    pod_subtree = read_cgroup_file(pod, "cgroup.subtree_control");
     is_str(pod_subtree, pod_controllers, "pod cgroup enables all its controllers below it");
     ok(has_controller(pod, "memory") && has_controller(pod, "cpu") &&
            has_controller(pod, "cpuset") && has_controller(pod, "pids"),
@@ -291,7 +291,7 @@ static void test_placement(struct sleeper *in_ctr)
     line = proc_cgroup(in_ctr->pid);
     expected = xasprintf("0::%s", ctr);
     is_str(line, expected, "/proc/<pid>/cgroup of the cloned process");
-    procs = cg_read(ctr, "cgroup.procs");
+    procs = read_cgroup_file(ctr, "cgroup.procs");
     pid_text = xasprintf("%d", (int)in_ctr->pid);
     is_str(procs, pid_text, "cgroup.procs lists only the cloned process");
 
@@ -304,7 +304,7 @@ static void test_placement(struct sleeper *in_ctr)
     is_int(cgroup_enter(ctr, other.pid, &e), 0, "move it into the container cgroup");
     moved = proc_cgroup(other.pid);
     is_str(moved, expected, "/proc/<pid>/cgroup after cgroup_enter");
-    close(other.pipe_wr);
+    close(other.pipe_write_fd);
     is_int(wait_child(other.pidfd), 0, "moved process exits");
     if (e) {
         diag("%s", e->msg);
@@ -457,8 +457,8 @@ static void test_remove(struct sleeper *in_pause, struct sleeper *in_ctr)
     ok(!cgroup_exists(root), "test cgroup tree is gone");
     is_int(wait_child(in_ctr->pidfd), 128 + SIGKILL, "container process was killed");
     is_int(wait_child(in_pause->pidfd), 128 + SIGKILL, "pause cgroup process was killed");
-    close(in_ctr->pipe_wr);
-    close(in_pause->pipe_wr);
+    close(in_ctr->pipe_write_fd);
+    close(in_pause->pipe_write_fd);
     err_free(e);
     e = NULL;
     is_int(cgroup_remove(root, true, &e), 0, "removing a missing cgroup succeeds");

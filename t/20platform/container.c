@@ -25,6 +25,7 @@
 
 #include <event2/event.h>
 
+#include "platform/cgroup.h"
 #include "platform/platform.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -679,6 +680,39 @@ static void test_exit_code(void)
     run_done(&run);
 }
 
+/* cgroup v2 only: the container is cloned into its cgroup (CLONE_INTO_CGROUP) before set-up. */
+static void test_cgroup(void)
+{
+    _cleanup_strv_free_ char **argv = strv_new("cat", "/proc/self/cgroup", NULL);
+    _cleanup_free_ char *parent = xasprintf("/crisp-platform-test-%d", (int)getpid());
+    _cleanup_free_ char *path = xasprintf("%s/cgroup", parent);
+    _cleanup_free_ char *expected = xasprintf("F 0::%s\n", path);
+    struct cgroup_resources res = {.memory_limit = 64 * 1024 * 1024, .pids_limit = 16};
+    struct ctr_run run = {.name = "cgroup"};
+    struct ctr_spec spec;
+    struct err *e = NULL;
+    bool stamps_ok;
+    char *text;
+
+    if (cgroup_version() != 2)
+        return;
+    is_int(cgroup_create(path, &res, &e), 0, "cgroup: create container cgroup");
+    spec_init(&spec, &run, argv);
+    spec.cgroup_path = path;
+    if (!create(&run, &spec)) {
+        ok(0, "cgroup: created: %s", run.create_err ? run.create_err : "no process");
+    } else {
+        start_and_wait(&run);
+        is_int(run.exit_code, 0, "cgroup: exit code 0");
+        text = log_stream(&run, "stdout", &stamps_ok);
+        is_str(text, expected, "cgroup: /proc/self/cgroup inside the container");
+        free(text);
+    }
+    run_done(&run);
+    is_int(cgroup_remove(parent, true, &e), 0, "cgroup: remove container cgroup");
+    err_free(e);
+}
+
 static void test_sigkill(void)
 {
     _cleanup_strv_free_ char **argv = strv_new("sleep", "100", NULL);
@@ -749,6 +783,7 @@ int main(void)
         test_missing_command();
         test_missing_host_path();
         test_exit_code();
+        test_cgroup();
         test_sigkill();
     }
     test_pod_bad_pause();
