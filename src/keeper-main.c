@@ -141,24 +141,28 @@ static pid_t start_reactor(struct keeper *k)
     _exit(127);
 }
 
-/* Reap one orphaned pod or container process and write its exit record. */
-static void record_exit(const char *state_dir, pid_t pid)
+/*
+ * Write the exit record of an orphaned pod or container process, then reap
+ * it.  The record comes first: while the zombie stays, a reactor that
+ * checks the process finds it (same pid and start time) and waits for the
+ * record, which by then exists.
+ */
+static void record_exit(const char *state_dir, const siginfo_t *child)
 {
     _cleanup_err_ struct err *e = NULL;
+    pid_t pid = child->si_pid;
     uint64_t start = proc_start_time(pid); /* readable while it is a zombie */
     _cleanup_free_ char *path = keeper_exit_record_path(state_dir, pid, start);
     _cleanup_free_ char *text = NULL;
     struct timespec now;
-    int status = 0, code;
+    int code = child->si_code == CLD_EXITED ? child->si_status : 128 + child->si_status;
 
-    if (waitpid(pid, &status, WNOHANG) <= 0)
-        return;
-    code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     clock_gettime(CLOCK_REALTIME, &now);
     text = xasprintf("%d %lld\n", code, (long long)now.tv_sec * 1000000000LL + now.tv_nsec);
     if (write_file_atomic(path, text, strlen(text), 0600, &e) < 0)
         log_warn_err(e, "keeper: recording the exit of process %d failed; its exit code is lost",
                      (int)pid);
+    (void)waitpid(pid, NULL, WNOHANG);
 }
 
 static int64_t monotonic_ms(void)
@@ -184,7 +188,7 @@ static int64_t reap_children(struct keeper *k, bool stopping, int64_t restart_at
         if (waitid(P_ALL, 0, &child, WEXITED | WNOHANG | WNOWAIT) < 0 || child.si_pid == 0)
             return restart_at;
         if (child.si_pid != k->reactor) {
-            record_exit(k->state_dir, child.si_pid);
+            record_exit(k->state_dir, &child);
             continue;
         }
 

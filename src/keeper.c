@@ -42,8 +42,11 @@ uint64_t proc_start_time(pid_t pid)
     p = strrchr(buf, ')');
     if (!p)
         return 0;
-    /* After ')' come field 3 (state) ... field 22 (starttime): skip 19 separators. */
-    for (int field = 3; field < 22 && p; field++)
+    /*
+     * After ')' come " 3 4 ... 22": the k-th space from there precedes field
+     * k + 2, so the 20th precedes field 22, starttime.
+     */
+    for (int spaces = 0; spaces < 20 && p; spaces++)
         p = strchr(p + 1, ' ');
     if (!p || sscanf(p + 1, "%llu", &start) != 1)
         return 0;

@@ -29,7 +29,9 @@ TESTS += \
 	t/40daemon/60-cgroups.t \
 	t/80regress/cancelled-pull.t \
 	t/80regress/concurrent-lifecycle.t \
+	t/80regress/hostile-paths.t \
 	t/80regress/interrupted-create.t \
+	t/80regress/reused-pid.t \
 	t/99fuzz/replay.t
 EXTRA_DIST += \
 	t/lib/cri.py \

@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -21,6 +23,8 @@
 #include "util/xalloc.h"
 
 struct crisp *handlers_crisp;
+
+static struct event *exit_record_sweep;
 
 /* How often and how long to look for the keeper's exit record of an adopted process. */
 #define EXIT_RECORD_POLL_MS 20
@@ -148,25 +152,46 @@ static void recover_container(struct crisp *crisp, struct container *c)
         return;
     }
 
-    /* A parked CREATED process exits when its sync socket closes: it never ran. */
-    if (c->state == CONTAINER_RUNNING &&
-        keeper_take_exit(crisp->config->state_dir, c->pid, c->start_time, &code, &finished))
+    if (c->state == CONTAINER_CREATED) {
+        /* A parked process exits when its sync socket closes: it never ran. */
+        c->pid = 0;
+        container_exited(c, 255, now_ns(), "Unknown",
+                         "the created container's process did not survive the restart of "
+                         "crispd; remove the container and create it again");
+        return;
+    }
+    if (keeper_take_exit(crisp->config->state_dir, c->pid, c->start_time, &code, &finished))
         finish_adopted(c, true, code, finished);
     else
         finish_adopted(c, false, 0, 0);
 }
 
-/* Exit records nobody claimed belong to processes crispd no longer tracks. */
-static void drop_exit_records(const char *state_dir)
+/*
+ * Exit records nobody claimed belong to processes crispd no longer tracks
+ * (parked processes of CREATED containers, pause processes of removed
+ * pods).  A record is claimed within seconds of its writing, so one older
+ * than a minute is stale.  Run at start-up and every minute after.
+ */
+#define EXIT_RECORD_MAX_AGE_S 60
+
+static void drop_stale_exit_records(evutil_socket_t fd, short what, void *data)
 {
-    _cleanup_free_ char *dir = keeper_exits_dir(state_dir);
+    _cleanup_free_ char *dir = keeper_exits_dir(handlers_crisp->config->state_dir);
     _cleanup_closedir_ DIR *d = opendir(dir);
+    time_t now = time(NULL);
     struct dirent *de;
 
+    (void)fd;
+    (void)what;
+    (void)data;
     if (!d)
         return;
     while ((de = readdir(d))) {
-        if (de->d_name[0] != '.')
+        struct stat st;
+
+        if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &st, 0) < 0)
+            continue;
+        if (now - st.st_mtime > EXIT_RECORD_MAX_AGE_S)
             unlinkat(dirfd(d), de->d_name, 0);
     }
 }
@@ -244,7 +269,9 @@ void handlers_recover(struct crisp *crisp)
     for (size_t i = 0; i < n; i++)
         recover_container(crisp, ctrs[i]);
 
-    drop_exit_records(crisp->config->state_dir);
+    drop_stale_exit_records(-1, 0, NULL);
+    exit_record_sweep = event_new(crisp->base, -1, EV_PERSIST, drop_stale_exit_records, NULL);
+    event_add(exit_record_sweep, &(struct timeval){.tv_sec = EXIT_RECORD_MAX_AGE_S});
 }
 
 void handlers_detach(struct crisp *crisp)
@@ -252,6 +279,11 @@ void handlers_detach(struct crisp *crisp)
     struct sandbox **sbs;
     struct container **ctrs;
     size_t n;
+
+    if (exit_record_sweep) {
+        event_free(exit_record_sweep);
+        exit_record_sweep = NULL;
+    }
 
     ctrs = store_containers(crisp->store, &n);
     for (size_t i = 0; i < n; i++) {

@@ -39,6 +39,11 @@ static int limits_from_cri(const Runtime__V1__LinuxContainerResources *r, int64_
                           "%zu unified entries: at most %d are accepted", r->n_unified,
                           CGROUP_MAX_UNIFIED);
 
+    /* The kernel's range for oom_score_adj (proc(5)). */
+    if (r->oom_score_adj < -1000 || r->oom_score_adj > 1000)
+        return err_status(err, GRPC_STATUS_INVALID_ARGUMENT,
+                          "oom_score_adj %lld is out of range: expected -1000 to 1000",
+                          (long long)r->oom_score_adj);
     out->res.cpu_shares = r->cpu_shares;
     out->res.cpu_quota = r->cpu_quota;
     out->res.cpu_period = r->cpu_period;

@@ -138,10 +138,15 @@ int cgroup_parent_path(const char *parent, enum cgroup_driver driver, char **ret
                                err);
 }
 
-/* A cpuset list: digits, commas and dashes ("0-3,6"), so no value can hold a newline. */
+/*
+ * A cpuset list: digits, commas and dashes ("0-3,6"), so no value can hold
+ * a newline, and short enough to name every CPU of a large machine.
+ */
 static bool valid_cpuset(const char *s)
 {
-    return strspn(s, "0123456789,-") == strlen(s);
+    size_t len = strlen(s);
+
+    return len <= 4096 && strspn(s, "0123456789,-") == len;
 }
 
 /* A hugepage size as the kernel writes it in file names: digits then KB, MB or GB. */

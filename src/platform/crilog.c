@@ -363,6 +363,7 @@ static int open_log(const char *path, struct err **err)
 {
     _cleanup_free_ char *dir = xstrdup(path);
     char *slash = strrchr(dir, '/');
+    struct stat st;
     int fd;
 
     if (slash && slash != dir) {
@@ -370,9 +371,18 @@ static int open_log(const char *path, struct err **err)
         if (mkdir_p(dir, 0755, err) < 0)
             return -1;
     }
-    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    /* O_NONBLOCK: a FIFO at the path must fail (ENXIO) instead of blocking the reactor. */
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0640);
+    if (fd < 0 && errno == ENXIO)
+        return err_errno(err, EINVAL, "log file '%s' is not a regular file", path);
     if (fd < 0)
         return err_sys(err, "open log file '%s'", path);
+    if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) {
+        close(fd);
+        return err_errno(err, EINVAL, "log file '%s' is not a regular file", path);
+    }
+    /* Writes to a regular file never wait anyway; keep them plain. */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     return fd;
 }
 

@@ -20,6 +20,12 @@
 #include <event2/event.h>
 
 #include "reactor/grpc-internal.h"
+
+/*
+ * Longest grpc-message sent, before percent-encoding (which may triple it):
+ * clients cap metadata at 8 KiB by default.
+ */
+#define GRPC_MAX_STATUS_MESSAGE 2048
 #include "util/cleanup.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -268,6 +274,15 @@ static void call_end_http(struct grpc_call *c, int http_status, enum grpc_status
     c->ended = true;
     c->status = status;
     c->message = xstrdup(message ? message : "");
+    if (strlen(c->message) > GRPC_MAX_STATUS_MESSAGE) {
+        /*
+         * Messages may quote request fields in full; nghttp2 refuses a header
+         * block past its limit, which would leave the call without a status.
+         */
+        static const char mark[] = " ... (truncated)";
+
+        memcpy(c->message + GRPC_MAX_STATUS_MESSAGE - sizeof(mark), mark, sizeof(mark));
+    }
     if (c->deadline_ev)
         event_del(c->deadline_ev);
     call_log_end(c, by_handler);

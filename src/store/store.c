@@ -373,6 +373,22 @@ static int read_record(const char *dir, uint8_t **ret_request, size_t *ret_len, 
     return 0;
 }
 
+/*
+ * A record directory without its request is what a removal interrupted
+ * halfway leaves (rm_rf had deleted the request already): finish it.
+ * Returns whether that was the case.
+ */
+static bool record_lost_request(const char *dir)
+{
+    _cleanup_free_ char *req_path = path_join(dir, "request.pb");
+
+    if (access(req_path, F_OK) == 0 || errno != ENOENT)
+        return false;
+    log_info("removing record '%s': its removal was interrupted", dir);
+    rm_rf(dir, NULL);
+    return true;
+}
+
 static void load_sandbox(struct store *s, const char *name)
 {
     _cleanup_err_ struct err *e = NULL;
@@ -389,6 +405,10 @@ static void load_sandbox(struct store *s, const char *name)
     sb->dir = path_join(s->pods_dir, name);
     sb->pidfd = -EBADF;
     if (read_record(sb->dir, &request, &len, &status, &e) < 0) {
+        if (record_lost_request(sb->dir)) {
+            sandbox_free(sb);
+            return;
+        }
         log_warn_err(e, "skipping unreadable pod sandbox record '%s'", sb->dir);
         sandbox_free(sb);
         return;
@@ -464,6 +484,10 @@ static void load_container(struct store *s, const char *name)
         if (access(status_path, F_OK) < 0 && errno == ENOENT && access(req_path, F_OK) == 0) {
             /* CreateContainer never finished: load it for the handlers to roll back. */
             load_half_created(s, c);
+            return;
+        }
+        if (record_lost_request(c->dir)) {
+            container_free(c);
             return;
         }
         log_warn_err(e, "skipping unreadable container record '%s'", c->dir);

@@ -90,12 +90,18 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 
 int read_file(const char *path, size_t max_size, char **ret_data, size_t *ret_len, struct err **err)
 {
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not block until a writer comes. */
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     _cleanup_free_ char *buf = NULL;
     size_t len = 0, cap = 0;
+    struct stat st;
 
     if (fd < 0)
         return err_sys(err, "open '%s'", path);
+    if (fstat(fd, &st) < 0)
+        return err_sys(err, "stat '%s'", path);
+    if (!S_ISREG(st.st_mode))
+        return err_errno(err, EINVAL, "read '%s': not a regular file", path);
 
     for (;;) {
         ssize_t n;

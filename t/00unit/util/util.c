@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../tap.h"
+#include "keeper.h"
 #include "util/cleanup.h"
 #include "util/err.h"
 #include "util/fs.h"
@@ -119,8 +120,43 @@ static void test_files(void)
     is_int(rm_rf(dir, &e), 0, "rm_rf on a missing path succeeds");
 }
 
+/* Field 22 of /proc/self/stat, counted after the ')' that ends the command name. */
+static unsigned long long stat_field_22(void)
+{
+    char buf[1024], *p;
+    FILE *f = fopen("/proc/self/stat", "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    unsigned long long v = 0;
+    int field = 2;
+
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')');
+    for (char *tok = p ? p + 2 : NULL; tok && *tok; field++) {
+        char *end = strchr(tok, ' ');
+
+        if (field + 1 == 22) {
+            v = strtoull(tok, NULL, 10);
+            break;
+        }
+        tok = end ? end + 1 : NULL;
+    }
+    return v;
+}
+
+static void test_start_time(void)
+{
+    unsigned long long expected = stat_field_22();
+
+    ok(expected > 0, "field 22 of /proc/self/stat is read");
+    is_int(proc_start_time(getpid()), expected, "proc_start_time reads field 22 (starttime)");
+    is_int(proc_start_time(0), 0, "an unreadable pid gives 0");
+}
+
 int main(void)
 {
+    test_start_time();
     test_err();
     test_strbuf();
     test_id();
