@@ -42,8 +42,9 @@ uint64_t proc_start_time(pid_t pid)
     p = strrchr(buf, ')');
     if (!p)
         return 0;
-    /* After ')' come field 3 (state) ... field 22 (starttime): skip 19 separators. */
-    for (int field = 3; field < 22 && p; field++)
+    /* After ')' come field 3 (state) ... field 22 (starttime): field N follows the
+     * (N - 2)th space after ')', so skip 20 separators. */
+    for (int field = 2; field < 22 && p; field++)
         p = strchr(p + 1, ' ');
     if (!p || sscanf(p + 1, "%llu", &start) != 1)
         return 0;
