@@ -2,8 +2,9 @@
 """Benchmark crispd against containerd's CRI plugin on this machine.
 
 Both runtimes serve CRI runtime.v1 on their own socket, under their own
-temporary directories, and are driven by the same client (t/lib/cri.py)
-with the same images from a private docker-registry on 127.0.0.1. Every
+temporary directories, and are driven by the same clients (t/lib/cri.py,
+and bench/cri-bench.c for the latency and throughput rows) with the same
+images from a private docker-registry on 127.0.0.1. Every
 pod uses the host network because neither runtime has CNI configured.
 Run as root through bench/run. README.md in this directory explains each
 number.
@@ -13,7 +14,6 @@ import argparse
 import concurrent.futures
 import datetime
 import json
-import multiprocessing
 import os
 import platform
 import secrets
@@ -493,6 +493,30 @@ def timed_calls(c, count, method, **fields):
     return samples
 
 
+def cri_bench(opts, socket_path, method, *args, stdin=subprocess.DEVNULL):
+    """Start bench/cri-bench (the C client) for method on socket_path with more arguments."""
+    return subprocess.Popen([opts.cri_bench, f"--socket={socket_path}", f"--method={method}",
+                             *args], stdin=stdin, stdout=subprocess.PIPE, text=True)
+
+
+def finish_cri_bench(proc):
+    """Close its stdin, wait for a cri-bench process; return its output or raise when it failed."""
+    if proc.stdin:
+        proc.stdin.close()
+    output = proc.stdout.read()
+    proc.stdout.close()
+    proc.wait()
+    if proc.returncode != 0:
+        raise RuntimeError(f"cri-bench {' '.join(proc.args[1:])} exited with {proc.returncode}")
+    return output.split()
+
+
+def c_timed_calls(opts, socket_path, count, method, *args):
+    """Make count calls of method with the C client; return the latencies in seconds."""
+    proc = cri_bench(opts, socket_path, method, f"--calls={count}", *args)
+    return [float(v) for v in finish_cri_bench(proc)]
+
+
 def summary(samples, scale=1000.0):
     """Return {n, median, p90, max} of samples multiplied by scale (seconds to ms by default)."""
     ordered = sorted(s * scale for s in samples)
@@ -503,31 +527,15 @@ def summary(samples, scale=1000.0):
             "max": ordered[-1]}
 
 
-def version_worker(socket_path, start_at, duration):
-    """Call Version in a loop from start_at for duration seconds (wall clock); return the count."""
-    client = cri.Client(socket_path, api="v1")
-    client.call("Version")
-    while time.time() < start_at:
-        time.sleep(0.001)
-    count = 0
-    while time.time() < start_at + duration:
-        client.call("Version")
-        count += 1
-    client.close()
-    return count
+def version_throughput(opts, socket_path):
+    """Return Version calls per second from opts.clients C client processes.
 
-
-def version_throughput(socket_path, clients, duration):
-    """Return Version calls per second from clients processes, each with its own connection.
-
-    The workers are spawned, not forked, because gRPC's core does not
-    survive fork() with a channel open in the parent.
+    Each has its own connection and calls in a loop for opts.duration
+    seconds from a common start.
     """
-    context = multiprocessing.get_context("spawn")
-    start_at = time.time() + 5.0
-    with context.Pool(clients) as pool:
-        counts = pool.starmap(version_worker, [(socket_path, start_at, duration)] * clients)
-    return sum(counts) / duration
+    proc = cri_bench(opts, socket_path, "Version", f"--clients={opts.clients}",
+                     f"--duration={opts.duration}")
+    return int(finish_cri_bench(proc)[0]) / opts.duration
 
 
 class Sampler(threading.Thread):
@@ -552,38 +560,31 @@ class Sampler(threading.Thread):
             time.sleep(0.005)
 
 
-class ListPoller(threading.Thread):
-    """Call ListContainers in a loop on its own connection until stopped; keep the latencies."""
+class ListPoller:
+    """Call ListContainers every 10 ms with the C client on its own connection until stopped."""
 
-    def __init__(self, runtime):
-        super().__init__(daemon=True)
-        self.client = runtime.client()
+    def __init__(self, opts, runtime):
+        self.proc = cri_bench(opts, runtime.socket, "ListContainers", "--calls=0",
+                              "--interval-ms=10", stdin=subprocess.PIPE)
         self.samples = []
-        self.done = threading.Event()
 
-    def run(self):
-        while not self.done.is_set():
-            begin = time.perf_counter()
-            self.client.call("ListContainers")
-            self.samples.append(time.perf_counter() - begin)
-            time.sleep(0.01)
-        self.client.close()
+    def stop(self):
+        """Stop calling (end of file on the client's stdin) and keep its latencies."""
+        self.samples = [float(v) for v in finish_cri_bench(self.proc)]
 
 
-def measure_pull(runtime, reference):
+def measure_pull(opts, runtime, reference):
     """Pull reference once; return wall seconds, peak daemon RSS and ListContainers latencies."""
     sampler = Sampler(runtime.daemon_pids())
-    poller = ListPoller(runtime)
+    poller = ListPoller(opts, runtime)
     sampler.start()
-    poller.start()
     with runtime.client() as c:
         begin = time.perf_counter()
         c.call("PullImage", image=c.msg("ImageSpec", image=reference), rpc_timeout=600)
         seconds = time.perf_counter() - begin
     sampler.done.set()
-    poller.done.set()
+    poller.stop()
     sampler.join()
-    poller.join()
     return seconds, sampler.peak_kib, poller.samples
 
 
@@ -657,20 +658,25 @@ def bench_runtime(runtime, opts, refs, logdir):
     log(f"{opts.pods} pods: {len(dense)} processes, PSS {result['density_pss_kib']} KiB")
 
     ctr_ids = [ctr for _, ctr, _ in pods]
-    result["list_containers_ms"] = summary(timed_calls(c, opts.calls, "ListContainers"))
-    result["list_pods_ms"] = summary(timed_calls(c, opts.calls, "ListPodSandbox"))
+    sock = runtime.socket
+    result["list_containers_ms"] = summary(
+        c_timed_calls(opts, sock, opts.calls, "ListContainers"))
+    result["list_pods_ms"] = summary(c_timed_calls(opts, sock, opts.calls, "ListPodSandbox"))
     result["container_status_ms"] = summary(
-        timed_calls(c, opts.calls, "ContainerStatus", container_id=ctr_ids[len(ctr_ids) // 2]))
-    result["version_ms"] = summary(timed_calls(c, opts.calls, "Version"))
-    result["version_calls_per_s"] = version_throughput(runtime.socket, opts.clients,
-                                                       opts.duration)
+        c_timed_calls(opts, sock, opts.calls, "ContainerStatus",
+                      f"--container-id={ctr_ids[len(ctr_ids) // 2]}"))
+    result["version_ms"] = summary(c_timed_calls(opts, sock, opts.calls, "Version"))
+    # The Python client's figures, for comparison with records made before cri-bench.
+    result["python_list_containers_ms"] = summary(timed_calls(c, opts.calls, "ListContainers"))
+    result["python_version_ms"] = summary(timed_calls(c, opts.calls, "Version"))
+    result["version_calls_per_s"] = version_throughput(opts, sock)
     log(f"Version throughput {result['version_calls_per_s']:.0f}/s")
 
     pulls = {}
     for kind in ("big", "layers"):
         walls, peaks, lists = [], [], []
         for reference in refs[kind]:
-            seconds, peak, samples = measure_pull(runtime, reference)
+            seconds, peak, samples = measure_pull(opts, runtime, reference)
             walls.append(seconds)
             peaks.append(peak)
             lists += samples
@@ -736,6 +742,9 @@ ROWS = [
     ("ListPodSandbox p90", ("list_pods_ms", "p90"), "ms", None),
     ("ContainerStatus median", ("container_status_ms", "median"), "ms", None),
     ("Version median", ("version_ms", "median"), "ms", None),
+    ("ListContainers median, Python client", ("python_list_containers_ms", "median"), "ms",
+     None),
+    ("Version median, Python client", ("python_version_ms", "median"), "ms", None),
     ("Version, 8 clients", ("version_calls_per_s",), "calls/s", None),
     ("pull big image, median wall", ("pull", "big", "wall_s", "median"), "s", None),
     ("pull big image, peak daemon RSS", ("pull", "big", "peak_rss_kib"), "KiB", None),
@@ -747,6 +756,9 @@ ROWS = [
     ("pull 10-layer image, peak daemon RSS", ("pull", "layers", "peak_rss_kib"), "KiB", None),
     ("ListContainers during 10-layer pull, median", ("pull", "layers",
                                                      "list_containers_during_ms", "median"),
+     "ms", None),
+    ("ListContainers during 10-layer pull, p90", ("pull", "layers",
+                                                  "list_containers_during_ms", "p90"),
      "ms", None),
     ("ExecSync", None, "", None),
 ]
@@ -787,6 +799,8 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--builddir", default=os.path.join(REPO, "build"),
                         help="crisp build directory holding crispd and crisp-pause")
+    parser.add_argument("--cri-bench", required=True,
+                        help="the C client bench/cri-bench.c, which bench/run builds")
     parser.add_argument("--output", help="JSON record path (default bench/results/DATE.json)")
     parser.add_argument("--runtimes", default="crisp,containerd",
                         help="comma-separated runtimes to run (crisp, containerd)")

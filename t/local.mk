@@ -14,6 +14,7 @@ TESTS += \
 	t/40daemon/26-pull-sharing.t \
 	t/40daemon/27-pull-crash.t \
 	t/40daemon/28-registry-system-ca.t \
+	t/40daemon/29-curl-unload.t \
 	t/40daemon/30-pods.t \
 	t/40daemon/40-containers.t \
 	t/40daemon/45-rootfs.t \

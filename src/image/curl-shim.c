@@ -1,7 +1,10 @@
 #include "config.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <string.h>
 
 #include <curl/curl.h>
 
@@ -9,12 +12,9 @@
 
 /* Functions without variable arguments: X(return type, name, parameters, arguments). */
 #define CURL_FUNCTIONS(X)                                                                          \
-    X(CURL *, curl_easy_init, (void), ())                                                         \
     X(const char *, curl_easy_strerror, (CURLcode code), (code))                                  \
     X(char *, curl_easy_escape, (CURL * curl, const char *string, int length),                    \
       (curl, string, length))                                                                      \
-    X(CURLM *, curl_multi_init, (void), ())                                                       \
-    X(CURLMcode, curl_multi_cleanup, (CURLM * multi), (multi))                                    \
     X(CURLMcode, curl_multi_add_handle, (CURLM * multi, CURL * curl), (multi, curl))              \
     X(CURLMcode, curl_multi_remove_handle, (CURLM * multi, CURL * curl), (multi, curl))           \
     X(CURLMcode, curl_multi_assign, (CURLM * multi, curl_socket_t fd, void *data),                \
@@ -27,8 +27,16 @@
     X(struct curl_slist *, curl_slist_append, (struct curl_slist * list, const char *string),     \
       (list, string))
 
-/* Functions returning void, or with variable arguments: resolved here, defined below. */
+/*
+ * Functions returning void, with variable arguments, or that count the
+ * handles alive: resolved here, defined below.  curl_global_cleanup is
+ * resolved for curl_shim_unload() only.
+ */
 #define CURL_OTHER_FUNCTIONS(Y)                                                                    \
+    Y(CURL *, curl_easy_init, (void))                                                             \
+    Y(CURLM *, curl_multi_init, (void))                                                           \
+    Y(CURLMcode, curl_multi_cleanup, (CURLM * multi))                                             \
+    Y(void, curl_global_cleanup, (void))                                                          \
     Y(void, curl_easy_cleanup, (CURL * curl))                                                     \
     Y(void, curl_free, (void *p))                                                                 \
     Y(void, curl_slist_free_all, (struct curl_slist * list))                                      \
@@ -41,6 +49,7 @@
 
 static struct {
     void *handle;
+    size_t live_easy, live_multi; /* handles created and not yet cleaned up */
     CURL_FUNCTIONS(DECLARE_POINTER)
     CURL_OTHER_FUNCTIONS(DECLARE_OTHER_POINTER)
 } lib;
@@ -73,6 +82,47 @@ int curl_shim_load(struct err **err)
     return 0;
 }
 
+/* The number of threads of this process (entries of /proc/self/task), 0 when unreadable. */
+static size_t count_threads(void)
+{
+    DIR *dir = opendir("/proc/self/task");
+    struct dirent *entry;
+    size_t n = 0;
+
+    if (!dir)
+        return 0;
+    while ((entry = readdir(dir)))
+        n += entry->d_name[0] != '.';
+    closedir(dir);
+    return n;
+}
+
+int curl_shim_unload(void)
+{
+    void *handle = lib.handle;
+
+    if (!handle || lib.live_easy || lib.live_multi)
+        return 0;
+    /*
+     * libcurl's threaded resolver detaches a thread still blocked in
+     * getaddrinfo(3) when its transfer is cleaned up (destroy_async_data in
+     * lib/asyn-thread.c), and that thread would return into unmapped code.
+     * The reactor runs no other thread, so any second thread keeps the library.
+     */
+    if (count_threads() != 1)
+        return 0;
+    /* Frees libcurl's global state and its TLS backend's, so nothing refers to them after. */
+    lib.curl_global_cleanup();
+    memset(&lib, 0, sizeof(lib));
+    dlclose(handle);
+    return 1;
+}
+
+bool curl_shim_loaded(void)
+{
+    return lib.handle != NULL;
+}
+
 /*
  * The forwarding definitions, with the prototypes of curl/curl.h.  The
  * names are in parentheses because curl.h defines curl_easy_setopt and
@@ -85,9 +135,42 @@ int curl_shim_load(struct err **err)
     }
 CURL_FUNCTIONS(DEFINE_FORWARD)
 
+CURL *(curl_easy_init)(void)
+{
+    CURL *curl = lib.curl_easy_init();
+
+    if (curl)
+        lib.live_easy++;
+    return curl;
+}
+
 void(curl_easy_cleanup)(CURL *curl)
 {
+    if (!curl)
+        return;
     lib.curl_easy_cleanup(curl);
+    lib.live_easy--;
+}
+
+CURLM *(curl_multi_init)(void)
+{
+    CURLM *multi = lib.curl_multi_init();
+
+    if (multi)
+        lib.live_multi++;
+    return multi;
+}
+
+CURLMcode(curl_multi_cleanup)(CURLM *multi)
+{
+    CURLMcode r;
+
+    if (!multi)
+        return CURLM_BAD_HANDLE;
+    r = lib.curl_multi_cleanup(multi);
+    if (r == CURLM_OK)
+        lib.live_multi--;
+    return r;
 }
 
 void(curl_free)(void *p)

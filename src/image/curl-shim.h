@@ -10,6 +10,8 @@
 #ifndef CRISP_IMAGE_CURL_SHIM_H
 #define CRISP_IMAGE_CURL_SHIM_H
 
+#include <stdbool.h>
+
 #include "util/err.h"
 
 /*
@@ -19,5 +21,21 @@
  * or the missing symbol.
  */
 int curl_shim_load(struct err **err);
+
+/*
+ * Unload libcurl: curl_global_cleanup(), then dlclose(3), which also
+ * unloads the shared objects only libcurl needed, except those marked
+ * nodelete (p11-kit and libffi on Debian 12).  Does nothing while an easy or multi
+ * handle created through the shim is alive: every transfer of a pull lives
+ * in its registry's multi handle, so a pull in flight keeps libcurl loaded.
+ * Does nothing either while the process runs more than one thread (a
+ * resolver thread libcurl detached may still run).  The caller must hold no
+ * slist or string from libcurl.  Returns 1 when it unloaded the library, 0
+ * otherwise.  curl_shim_load() loads it again.
+ */
+int curl_shim_unload(void);
+
+/* Whether libcurl is loaded. */
+bool curl_shim_loaded(void);
 
 #endif

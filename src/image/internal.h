@@ -13,6 +13,7 @@
 #include "image/image.h"
 #include "util/err.h"
 
+struct event;
 struct event_base;
 
 /* ---- media types (OCI image-spec v1.1, Docker image manifest v2 schema 2) ---- */
@@ -236,6 +237,8 @@ void store_pull_add(struct image_store *s, struct pull_task *p);
 void store_pull_remove(struct image_store *s, struct pull_task *p);
 /* The registered pull tasks; the array belongs to the store and changes with add and remove. */
 struct pull_task *const *store_pulls(struct image_store *s, size_t *ret_n);
+/* The store's timer that unloads libcurl when no pull ran for a while (pull.c); NULL at first. */
+struct event **store_curl_unload_event(struct image_store *s);
 /* Whether an in-flight pull uses this blob digest or chain id. */
 bool pull_uses(const struct pull_task *p, const char *digest_or_chain);
 /* Delete the blobs and snapshots no image or pull uses among those listed. */

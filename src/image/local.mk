@@ -14,17 +14,21 @@ libcrisp_a_SOURCES += \
 	src/image/usage.c
 
 check_PROGRAMS += \
+	t/00unit/image/curl-shim \
 	t/00unit/image/ref \
 	t/00unit/image/manifest \
 	t/00unit/image/layer \
 	t/00unit/image/registry-config \
 	t/20image/pull-tool
 TESTS += \
+	t/00unit/image/curl-shim \
 	t/00unit/image/ref \
 	t/00unit/image/manifest \
 	t/00unit/image/layer \
 	t/00unit/image/registry-config
 
+t_00unit_image_curl_shim_SOURCES = t/00unit/image/curl-shim.c t/00unit/tap.h
+t_00unit_image_curl_shim_LDADD = $(CRISP_LIBS)
 t_00unit_image_ref_SOURCES = t/00unit/image/ref.c t/00unit/tap.h
 t_00unit_image_ref_LDADD = $(CRISP_LIBS)
 t_00unit_image_manifest_SOURCES = t/00unit/image/manifest.c t/00unit/tap.h

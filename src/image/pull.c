@@ -184,8 +184,53 @@ static void pull_abort(struct pull_task *p)
     free(chains);
 }
 
+/*
+ * Seconds without a pull after which libcurl is unloaded, so that a reactor
+ * does not keep libcurl and its TLS, Kerberos, LDAP and SSH libraries mapped
+ * after its last pull: measured after one pull of busybox, the reactor's RSS
+ * went from 11.8 to 7.9 MiB.  The next pull loads libcurl again.
+ */
+#define CURL_UNLOAD_DELAY_S 5
+
+static void schedule_curl_unload(struct image_store *s, struct event_base *base);
+
+static void on_curl_unload(evutil_socket_t fd, short what, void *arg)
+{
+    struct image_store *s = arg;
+    size_t n = 0;
+
+    (void)fd;
+    (void)what;
+    store_pulls(s, &n);
+    if (n > 0 || !curl_shim_loaded())
+        return;
+    if (curl_shim_unload()) {
+        log_debug("image: unloaded libcurl after %d s without a pull", CURL_UNLOAD_DELAY_S);
+        return;
+    }
+    /* A resolver thread still runs: try again later. */
+    schedule_curl_unload(s, event_get_base(*store_curl_unload_event(s)));
+}
+
+/* (Re)start the timer that unloads libcurl once no pull has run for CURL_UNLOAD_DELAY_S. */
+static void schedule_curl_unload(struct image_store *s, struct event_base *base)
+{
+    struct event **ev = store_curl_unload_event(s);
+    const struct timeval delay = {.tv_sec = CURL_UNLOAD_DELAY_S};
+
+    if (!*ev) {
+        *ev = evtimer_new(base, on_curl_unload, s);
+        if (!*ev)
+            abort();
+    }
+    evtimer_add(*ev, &delay);
+}
+
 static void pull_free(struct pull_task *p)
 {
+    struct image_store *store = p->store;
+    struct event_base *base = p->base;
+
     for (size_t i = 0; i < p->n_layers; i++) {
         struct pull_layer *l = &p->layers[i];
 
@@ -216,6 +261,7 @@ static void pull_free(struct pull_task *p)
     free(p->target_digest);
     err_free(p->err);
     free(p);
+    schedule_curl_unload(store, base);
 }
 
 /* Report the result to every waiter, in the order they joined, then free the task. */
@@ -377,9 +423,9 @@ static void on_blob(void *data, struct registry_fetch *f, const struct err *err)
     (void)f;
     l->fetch = NULL;
     p->downloading--;
-    close(l->fd);
-    l->fd = -1;
     if (err) {
+        close(l->fd);
+        l->fd = -1;
         unlink(l->blob_tmp);
         err_status(&e, err_grpc_status(err), "%s", err->msg);
         pull_fail(p, e);
@@ -414,6 +460,17 @@ static int start_unpack(struct pull_task *p, struct pull_layer *l, struct err **
         spec.tmp_dir = l->snapshot_tmp;
     }
     p->job = unpack_start(p->base, &spec, on_unpacked, l, err);
+    /*
+     * The downloaded blob's fd stays open until here, so that the unpack
+     * child inherits a copy and the last close is the child's.  On ext4 the
+     * last close of a file just written took up to 60 ms (the release of its
+     * block preallocation waits behind the journal commits of the children's
+     * fsync and syncfs), measured with strace -T on the reactor.
+     */
+    if (l->fd >= 0) {
+        close(l->fd);
+        l->fd = -1;
+    }
     if (!p->job)
         return -1;
     l->state = LAYER_UNPACKING;

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <jansson.h>
 
 #include "image/image.h"
@@ -82,6 +83,7 @@ struct image_store {
     size_t n_images;
     struct pull_task **pulls;
     size_t n_pulls;
+    struct event *curl_unload_ev; /* created by pull.c at the first pull that ends */
 };
 
 static struct image_rec *rec_of(struct image *img)
@@ -562,6 +564,11 @@ void store_pull_remove(struct image_store *s, struct pull_task *p)
     }
 }
 
+struct event **store_curl_unload_event(struct image_store *s)
+{
+    return &s->curl_unload_ev;
+}
+
 struct pull_task *const *store_pulls(struct image_store *s, size_t *ret_n)
 {
     *ret_n = s->n_pulls;
@@ -855,6 +862,8 @@ void image_store_free(struct image_store *s)
     free(s->targets);
     free(s->images);
     free(s->pulls);
+    if (s->curl_unload_ev)
+        event_free(s->curl_unload_ev);
     free(s->root);
     free(s->content);
     free(s->ingest);
