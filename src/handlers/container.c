@@ -1222,45 +1222,55 @@ static bool container_matches(const struct container *c, const Runtime__V1__Cont
                         f->n_label_selector, (void *const *)f->label_selector);
 }
 
+/* The Container item of c, packed and kept until its state changes (see sandbox_list_item()). */
+static const uint8_t *container_list_item(struct container *c, size_t *ret_len)
+{
+    Runtime__V1__Container item = RUNTIME__V1__CONTAINER__INIT;
+    Runtime__V1__ImageSpec spec = RUNTIME__V1__IMAGE_SPEC__INIT;
+
+    if (c->list_item && c->list_item_state == c->state) {
+        *ret_len = c->list_item_len;
+        return c->list_item;
+    }
+    spec.image = c->image_id;
+    item.id = (char *)c->id;
+    item.pod_sandbox_id = (char *)c->sandbox_id;
+    item.metadata = c->config->metadata;
+    item.image = &spec;
+    item.image_ref = c->image_ref;
+    item.image_id = c->image_id;
+    item.state = (Runtime__V1__ContainerState)c->state;
+    item.created_at = c->created_at;
+    item.n_labels = c->config->n_labels;
+    item.labels = MAP_ENTRIES(Runtime__V1__Container__LabelsEntry, c->config->labels);
+    item.n_annotations = c->config->n_annotations;
+    item.annotations = MAP_ENTRIES(Runtime__V1__Container__AnnotationsEntry, c->config->annotations);
+    free(c->list_item);
+    c->list_item_len = protobuf_c_message_get_packed_size(&item.base);
+    c->list_item = xmalloc(c->list_item_len);
+    protobuf_c_message_pack(&item.base, c->list_item);
+    c->list_item_state = c->state;
+    *ret_len = c->list_item_len;
+    return c->list_item;
+}
+
 void rpc_list_containers(struct rpc *rpc)
 {
     Runtime__V1__ListContainersRequest *req = (Runtime__V1__ListContainersRequest *)rpc->req;
-    Runtime__V1__ListContainersResponse resp = RUNTIME__V1__LIST_CONTAINERS_RESPONSE__INIT;
-    _cleanup_free_ Runtime__V1__Container *items = NULL;
-    _cleanup_free_ Runtime__V1__Container **ptrs = NULL;
-    _cleanup_free_ Runtime__V1__ImageSpec *specs = NULL;
+    struct strbuf out = STRBUF_INIT;
     struct container **all;
-    size_t n, k = 0;
+    size_t n;
 
     all = store_containers(rpc->crisp->store, &n);
-    items = xnew(Runtime__V1__Container, n);
-    ptrs = xnew(Runtime__V1__Container *, n);
-    specs = xnew(Runtime__V1__ImageSpec, n);
     for (size_t i = 0; i < n; i++) {
-        const struct container *c = all[i];
-        Runtime__V1__Container *item = &items[k];
+        const uint8_t *item;
+        size_t len;
 
-        if (!container_matches(c, req->filter))
+        if (!container_matches(all[i], req->filter))
             continue;
-        runtime__v1__container__init(item);
-        runtime__v1__image_spec__init(&specs[k]);
-        specs[k].image = c->image_id;
-        item->id = (char *)c->id;
-        item->pod_sandbox_id = (char *)c->sandbox_id;
-        item->metadata = c->config->metadata;
-        item->image = &specs[k];
-        item->image_ref = c->image_ref;
-        item->image_id = c->image_id;
-        item->state = (Runtime__V1__ContainerState)c->state;
-        item->created_at = c->created_at;
-        item->n_labels = c->config->n_labels;
-        item->labels = MAP_ENTRIES(Runtime__V1__Container__LabelsEntry, c->config->labels);
-        item->n_annotations = c->config->n_annotations;
-        item->annotations =
-            MAP_ENTRIES(Runtime__V1__Container__AnnotationsEntry, c->config->annotations);
-        ptrs[k++] = item;
+        item = container_list_item(all[i], &len);
+        packed_append_field(&out, 1, item, len); /* ListContainersResponse.containers */
     }
-    resp.n_containers = k;
-    resp.containers = ptrs;
-    rpc_reply(rpc, &resp.base);
+    rpc_reply_packed(rpc, (const uint8_t *)out.buf, out.len);
+    strbuf_done(&out);
 }

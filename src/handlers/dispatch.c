@@ -9,6 +9,7 @@
 #include "handlers/rpc.h"
 #include "reactor/grpc.h"
 #include "util/cleanup.h"
+#include "util/strbuf.h"
 #include "util/xalloc.h"
 
 /* Handlers by method name; a method of the services without an entry is not supported yet. */
@@ -139,6 +140,31 @@ void rpc_reply(struct rpc *rpc, const ProtobufCMessage *resp)
     log_emit(LOG_LEVEL_DEBUG, NULL, &rpc->ids, "call succeeded");
     grpc_call_reply(rpc->call, resp);
     rpc_free(rpc);
+}
+
+void rpc_reply_packed(struct rpc *rpc, const uint8_t *data, size_t len)
+{
+    log_emit(LOG_LEVEL_DEBUG, NULL, &rpc->ids, "call succeeded");
+    grpc_call_reply_packed(rpc->call, data, len);
+    rpc_free(rpc);
+}
+
+void packed_append_field(struct strbuf *out, unsigned field, const uint8_t *data, size_t len)
+{
+    uint8_t head[11];
+    size_t n = 0;
+    uint64_t v = len;
+
+    head[n++] = (uint8_t)(field << 3 | 2); /* wire type 2: length-delimited */
+    do {
+        head[n] = v & 0x7f;
+        v >>= 7;
+        if (v)
+            head[n] |= 0x80;
+        n++;
+    } while (v);
+    strbuf_add(out, head, n);
+    strbuf_add(out, data, len);
 }
 
 static enum log_level level_for_status(enum grpc_status status)

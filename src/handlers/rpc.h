@@ -34,6 +34,14 @@ struct rpc {
 
 /* Send resp and release rpc. */
 void rpc_reply(struct rpc *rpc, const ProtobufCMessage *resp);
+/* Send an already packed response message and release rpc. */
+void rpc_reply_packed(struct rpc *rpc, const uint8_t *data, size_t len);
+/*
+ * Append a length-delimited protobuf field (field < 16) holding data: how
+ * a list response is built from items packed once and cached.
+ */
+struct strbuf;
+void packed_append_field(struct strbuf *out, unsigned field, const uint8_t *data, size_t len);
 /* Send the error (logged once, at a level chosen by its status) and release rpc. */
 void rpc_fail(struct rpc *rpc, const struct err *e);
 /* rpc_fail() with a status and formatted message. */

@@ -17,6 +17,7 @@
 #include "store/store.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/strbuf.h"
 #include "util/xalloc.h"
 
 /*
@@ -507,38 +508,56 @@ static bool sandbox_matches(const struct sandbox *sb, const Runtime__V1__PodSand
                         f->n_label_selector, (void *const *)f->label_selector);
 }
 
+/*
+ * The PodSandbox item of sb, packed.  Only the state of a pod changes after
+ * it is created, so the bytes are kept until it does: packing nested
+ * messages is most of what ListPodSandbox costs (protobuf-c sizes every
+ * submessage again at each level).
+ */
+static const uint8_t *sandbox_list_item(struct sandbox *sb, size_t *ret_len)
+{
+    Runtime__V1__PodSandbox item = RUNTIME__V1__POD_SANDBOX__INIT;
+
+    if (sb->list_item && sb->list_item_state == sb->state) {
+        *ret_len = sb->list_item_len;
+        return sb->list_item;
+    }
+    item.id = (char *)sb->id;
+    item.metadata = sb->config->metadata;
+    item.state = (Runtime__V1__PodSandboxState)sb->state;
+    item.created_at = sb->created_at;
+    item.n_labels = sb->config->n_labels;
+    item.labels = MAP_ENTRIES(Runtime__V1__PodSandbox__LabelsEntry, sb->config->labels);
+    item.n_annotations = sb->config->n_annotations;
+    item.annotations =
+        MAP_ENTRIES(Runtime__V1__PodSandbox__AnnotationsEntry, sb->config->annotations);
+    item.runtime_handler = sb->req->runtime_handler;
+    free(sb->list_item);
+    sb->list_item_len = protobuf_c_message_get_packed_size(&item.base);
+    sb->list_item = xmalloc(sb->list_item_len);
+    protobuf_c_message_pack(&item.base, sb->list_item);
+    sb->list_item_state = sb->state;
+    *ret_len = sb->list_item_len;
+    return sb->list_item;
+}
+
 void rpc_list_pod_sandbox(struct rpc *rpc)
 {
     Runtime__V1__ListPodSandboxRequest *req = (Runtime__V1__ListPodSandboxRequest *)rpc->req;
-    Runtime__V1__ListPodSandboxResponse resp = RUNTIME__V1__LIST_POD_SANDBOX_RESPONSE__INIT;
-    _cleanup_free_ Runtime__V1__PodSandbox *items = NULL;
-    _cleanup_free_ Runtime__V1__PodSandbox **ptrs = NULL;
+    struct strbuf out = STRBUF_INIT;
     struct sandbox **all;
-    size_t n, k = 0;
+    size_t n;
 
     all = store_sandboxes(rpc->crisp->store, &n);
-    items = xnew(Runtime__V1__PodSandbox, n);
-    ptrs = xnew(Runtime__V1__PodSandbox *, n);
     for (size_t i = 0; i < n; i++) {
-        const struct sandbox *sb = all[i];
-        Runtime__V1__PodSandbox *item = &items[k];
+        const uint8_t *item;
+        size_t len;
 
-        if (!sandbox_matches(sb, req->filter))
+        if (!sandbox_matches(all[i], req->filter))
             continue;
-        runtime__v1__pod_sandbox__init(item);
-        item->id = (char *)sb->id;
-        item->metadata = sb->config->metadata;
-        item->state = (Runtime__V1__PodSandboxState)sb->state;
-        item->created_at = sb->created_at;
-        item->n_labels = sb->config->n_labels;
-        item->labels = MAP_ENTRIES(Runtime__V1__PodSandbox__LabelsEntry, sb->config->labels);
-        item->n_annotations = sb->config->n_annotations;
-        item->annotations =
-            MAP_ENTRIES(Runtime__V1__PodSandbox__AnnotationsEntry, sb->config->annotations);
-        item->runtime_handler = sb->req->runtime_handler;
-        ptrs[k++] = item;
+        item = sandbox_list_item(all[i], &len);
+        packed_append_field(&out, 1, item, len); /* ListPodSandboxResponse.items */
     }
-    resp.n_items = k;
-    resp.items = ptrs;
-    rpc_reply(rpc, &resp.base);
+    rpc_reply_packed(rpc, (const uint8_t *)out.buf, out.len);
+    strbuf_done(&out);
 }

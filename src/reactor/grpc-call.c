@@ -578,6 +578,25 @@ static void free_packed(const void *data, size_t len, void *extra)
     free((void *)data);
 }
 
+/* Queue buf (GRPC_PREFIX_SIZE bytes left free, then size bytes of message), taken over. */
+static void call_queue_message(struct grpc_call *c, uint8_t *buf, size_t size)
+{
+    grpc_prefix_write(buf, (uint32_t)size);
+    if (evbuffer_add_reference(c->out, buf, GRPC_PREFIX_SIZE + size, free_packed, NULL) < 0)
+        abort();
+
+    if (!c->headers_sent) {
+        if (call_submit_headers(c) != 0) {
+            nghttp2_submit_rst_stream(c->conn->session, NGHTTP2_FLAG_NONE, c->stream_id,
+                                      NGHTTP2_INTERNAL_ERROR);
+            call_cancel(c, "submitting the response failed");
+        }
+    } else {
+        (void)nghttp2_session_resume_data(c->conn->session, c->stream_id);
+    }
+    conn_kick(c->conn);
+}
+
 void grpc_call_send(struct grpc_call *c, const ProtobufCMessage *msg)
 {
     size_t size;
@@ -594,21 +613,21 @@ void grpc_call_send(struct grpc_call *c, const ProtobufCMessage *msg)
         return;
     }
     buf = xmalloc(GRPC_PREFIX_SIZE + size);
-    grpc_prefix_write(buf, (uint32_t)size);
     protobuf_c_message_pack(msg, buf + GRPC_PREFIX_SIZE);
-    if (evbuffer_add_reference(c->out, buf, GRPC_PREFIX_SIZE + size, free_packed, NULL) < 0)
-        abort();
+    call_queue_message(c, buf, size);
+}
 
-    if (!c->headers_sent) {
-        if (call_submit_headers(c) != 0) {
-            nghttp2_submit_rst_stream(c->conn->session, NGHTTP2_FLAG_NONE, c->stream_id,
-                                      NGHTTP2_INTERNAL_ERROR);
-            call_cancel(c, "submitting the response failed");
-        }
-    } else {
-        (void)nghttp2_session_resume_data(c->conn->session, c->stream_id);
+void grpc_call_reply_packed(struct grpc_call *c, const uint8_t *data, size_t len)
+{
+    uint8_t *buf;
+
+    if (!c->ended && c->conn && len <= UINT32_MAX) {
+        buf = xmalloc(GRPC_PREFIX_SIZE + len);
+        if (len)
+            memcpy(buf + GRPC_PREFIX_SIZE, data, len);
+        call_queue_message(c, buf, len);
     }
-    conn_kick(c->conn);
+    grpc_call_finish(c, GRPC_STATUS_OK, NULL);
 }
 
 void grpc_call_finish(struct grpc_call *c, enum grpc_status status, const char *message)

@@ -96,6 +96,9 @@ void grpc_call_on_cancel(struct grpc_call *c, void (*cb)(void *data), void *data
 /* Send msg and status OK, then release the call. */
 void grpc_call_reply(struct grpc_call *c, const ProtobufCMessage *msg);
 
+/* Send an already packed message (len bytes of protobuf) and status OK, then release the call. */
+void grpc_call_reply_packed(struct grpc_call *c, const uint8_t *data, size_t len);
+
 /* Server streaming: send one message; the call stays open. */
 void grpc_call_send(struct grpc_call *c, const ProtobufCMessage *msg);
 

@@ -54,6 +54,7 @@ static void sandbox_free(struct sandbox *sb)
 {
     if (!sb)
         return;
+    free(sb->list_item);
     free(sb->name);
     free(sb->dir);
     free(sb->state_dir);
@@ -67,6 +68,7 @@ static void container_free(struct container *c)
 {
     if (!c)
         return;
+    free(c->list_item);
     free(c->name);
     free(c->dir);
     free(c->request);

@@ -55,6 +55,9 @@ struct sandbox {
     int pidfd;
     struct proc_watch *watch;
     bool creating;                            /* RunPodSandbox has not finished */
+    uint8_t *list_item;                       /* packed PodSandbox of ListPodSandbox, or NULL */
+    size_t list_item_len;
+    enum sandbox_state list_item_state;       /* the state list_item was packed with */
     bool stopping;
     struct waiter *stop_waiters;
     bool removed;
@@ -86,6 +89,9 @@ struct container {
     struct proc_watch *watch;
     struct log_pump *log;
     bool creating;                            /* CreateContainer has not finished */
+    uint8_t *list_item;                       /* packed Container of ListContainers, or NULL */
+    size_t list_item_len;
+    enum container_state list_item_state;     /* the state list_item was packed with */
     bool starting;                            /* StartContainer has not finished */
     bool exit_pending;                        /* exited during the start, not reported yet */
     int pending_exit_code;
