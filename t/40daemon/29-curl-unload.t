@@ -9,17 +9,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import images  # noqa: E402
 import tap  # noqa: E402
-from daemon import Crispd  # noqa: E402
+from daemon import Crispd, reactor_pid  # noqa: E402
 from registry import Registry  # noqa: E402
 
 # CURL_UNLOAD_DELAY_S in src/image/pull.c is 5; allow for a loaded machine.
 UNLOAD_WAIT_S = 20
-
-
-def reactor_pid(keeper):
-    with open(f"/proc/{keeper}/task/{keeper}/children") as f:
-        children = [int(p) for p in f.read().split()]
-    return children[0] if children else None
 
 
 def maps_libcurl(pid):

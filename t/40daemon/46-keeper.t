@@ -9,7 +9,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
 import tap  # noqa: E402
-from daemon import Crispd  # noqa: E402
+from daemon import Crispd, wait_for  # noqa: E402
 
 # Libraries of the reactor that the keeper must not map (its only job is to wait).
 REACTOR_LIBRARIES = ("libcurl", "libarchive", "libevent", "libnghttp2", "libprotobuf-c",
@@ -53,20 +53,6 @@ def nolibc_keeper():
     types = [int.from_bytes(elf[phoff + i * phentsize:phoff + i * phentsize + 4], "little")
              for i in range(phnum)]
     return 3 not in types  # PT_INTERP
-
-
-def wait_for(predicate, limit=200):
-    """Poll predicate every 0.05 s, at most limit times; return its last value."""
-    value = None
-    for _ in range(limit):
-        try:
-            value = predicate()
-        except Exception:  # noqa: BLE001 - the process may be between states
-            value = None
-        if value:
-            return value
-        time.sleep(0.05)
-    return value
 
 
 def body():

@@ -13,36 +13,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import images  # noqa: E402
 import tap  # noqa: E402
-from daemon import Crispd, leftovers  # noqa: E402
+from daemon import Crispd, leftovers, reactor_pid, wait_for  # noqa: E402
 from registry import Registry  # noqa: E402
 
 RUNNING = 1
 EXITED = 2
-
-
-def reactor_pid(keeper):
-    """The reactor process: the keeper's one child that runs crispd too."""
-    with open(f"/proc/{keeper}/task/{keeper}/children") as f:
-        children = [int(p) for p in f.read().split()]
-    for pid in children:
-        with open(f"/proc/{pid}/comm") as f:
-            if f.read().strip() == "crispd":
-                return pid
-    return None
-
-
-def wait_for(predicate, limit=200):
-    """Poll predicate every 0.05 s, at most limit times; return its last value."""
-    value = None
-    for _ in range(limit):
-        try:
-            value = predicate()
-        except Exception:  # noqa: BLE001 - the daemon may not answer yet
-            value = None
-        if value:
-            return value
-        time.sleep(0.05)
-    return value
 
 
 def counted_lines(path):

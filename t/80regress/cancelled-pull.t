@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import cri  # noqa: E402
 import tap  # noqa: E402
-from daemon import Crispd  # noqa: E402
+from daemon import Crispd, reactor_pid  # noqa: E402
 
 CONFIG = json.dumps({"architecture": "amd64", "os": "linux",
                      "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "0" * 64]}}).encode()
@@ -66,11 +66,6 @@ def open_fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def reactor_of(keeper):
-    with open(f"/proc/{keeper}/task/{keeper}/children") as f:
-        return int(f.read().split()[0])
-
-
 def body():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StallingRegistry)
     server.daemon_threads = True
@@ -79,7 +74,7 @@ def body():
     host = f"127.0.0.1:{server.server_address[1]}"
     try:
         with Crispd(registries=[host]) as d, d.client() as c:
-            reactor = reactor_of(d.pid)
+            reactor = reactor_pid(d.pid)
             before = open_fds(reactor)
             for _ in range(10):
                 cri.expect_error(c.call, "DEADLINE_EXCEEDED", "PullImage",

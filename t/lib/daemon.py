@@ -51,6 +51,38 @@ def _unescape_mountinfo(field):
     return out.decode(errors="surrogateescape")
 
 
+def reactor_pid(keeper):
+    """Return the reactor process: the keeper's child that runs crispd, or None."""
+    with open(f"/proc/{keeper}/task/{keeper}/children") as f:
+        children = [int(p) for p in f.read().split()]
+    for pid in children:
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == "crispd":
+                    return pid
+        except FileNotFoundError:
+            continue
+    return None
+
+
+def wait_for(predicate, limit=200):
+    """Poll predicate every 0.05 s, at most limit times, and return its last value.
+
+    An exception from predicate counts as a false value: the daemon may not
+    answer yet.
+    """
+    value = None
+    for _ in range(limit):
+        try:
+            value = predicate()
+        except Exception:  # noqa: BLE001 - see the docstring
+            value = None
+        if value:
+            return value
+        time.sleep(0.05)
+    return value
+
+
 def leftovers(tmpdir):
     """Return the mount points in /proc/self/mountinfo at or under tmpdir, in mount order."""
     base = os.path.realpath(tmpdir)
