@@ -6,6 +6,7 @@ EXTRA_DIST += fuzz/corpus
 
 check_PROGRAMS += \
 	fuzz/replay-fuzz-cri-request \
+	fuzz/replay-fuzz-cgroup-parent \
 	fuzz/replay-fuzz-crilog \
 	fuzz/replay-fuzz-grpc-server \
 	fuzz/replay-fuzz-image-manifest \
@@ -15,6 +16,8 @@ check_PROGRAMS += \
 	fuzz/replay-fuzz-www-authenticate
 fuzz_replay_fuzz_cri_request_SOURCES = fuzz/fuzz-cri-request.c fuzz/replay-main.c
 fuzz_replay_fuzz_cri_request_LDADD = $(CRISP_LIBS)
+fuzz_replay_fuzz_cgroup_parent_SOURCES = fuzz/fuzz-cgroup-parent.c fuzz/replay-main.c
+fuzz_replay_fuzz_cgroup_parent_LDADD = $(CRISP_LIBS)
 fuzz_replay_fuzz_crilog_SOURCES = fuzz/fuzz-crilog.c fuzz/replay-main.c
 fuzz_replay_fuzz_crilog_LDADD = $(CRISP_LIBS)
 fuzz_replay_fuzz_grpc_server_SOURCES = fuzz/fuzz-grpc-server.c fuzz/replay-main.c
@@ -31,6 +34,11 @@ fuzz_replay_fuzz_seccomp_profile_SOURCES = fuzz/fuzz-seccomp-profile.c fuzz/repl
 fuzz_replay_fuzz_seccomp_profile_LDADD = $(CRISP_LIBS)
 
 if ENABLE_FUZZING
+noinst_PROGRAMS += fuzz/fuzz-cgroup-parent
+fuzz_fuzz_cgroup_parent_SOURCES = fuzz/fuzz-cgroup-parent.c
+fuzz_fuzz_cgroup_parent_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_cgroup_parent_LDFLAGS = -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_cgroup_parent_LDADD = $(CRISP_LIBS)
 noinst_PROGRAMS += fuzz/fuzz-cri-request
 fuzz_fuzz_cri_request_SOURCES = fuzz/fuzz-cri-request.c
 fuzz_fuzz_cri_request_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
