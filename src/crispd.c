@@ -527,7 +527,7 @@ static int run(struct options *o, struct err **err)
     if (!o->no_keeper) {
         pid_t keeper = getppid();
 
-        /* A reactor whose keeper is gone stops: nobody would restart it or reap for it. */
+        /* A reactor whose keeper is gone stops, because no process would restart it or reap. */
         if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
             return err_sys(err, "set the parent-death signal");
         if (getppid() != keeper)
@@ -612,7 +612,7 @@ static int take_root_lock(const struct crisp_config *c, struct err **err)
     return 0; /* the fd stays open until crispd exits */
 }
 
-/* Unless told otherwise, fork the reactor and execute crisp-keeper; returns 0 in the reactor. */
+/* Fork the reactor and execute crisp-keeper, unless --no-keeper is set.  Returns 0 in the reactor. */
 static int start_keeper(const struct options *o, char **argv, struct err **err)
 {
     _cleanup_free_ char *keeper_path = NULL;

@@ -265,7 +265,7 @@ static int resolve_user(const Runtime__V1__ContainerConfig *config, const struct
 
 /* ---- container exit ---- */
 
-/* Reaps a killed process nobody waits for any more. */
+/* A watch that reaps a killed process whose container record is already gone. */
 struct reaper {
     struct proc_watch *watch;
     int pidfd;
@@ -491,7 +491,7 @@ static int open_output_fifo(const char *dir, const char *name, int *ret_read, in
     *ret_read = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (*ret_read < 0)
         return err_sys(err, "open FIFO '%s'", path);
-    /* Linux allows a FIFO opened for reading and writing; it never blocks in open(). */
+    /* fifo(7): on Linux, opening a FIFO for reading and writing succeeds without blocking. */
     *ret_write = open(path, O_RDWR | O_CLOEXEC);
     if (*ret_write < 0)
         return err_sys(err, "open FIFO '%s'", path);

@@ -111,7 +111,7 @@ static void on_adopted_container_exit(void *data, pid_t pid, int exit_code, int 
     if (c->log)
         log_pump_flush(c->log);
 
-    /* The stop timer slot holds the poll, so removing the container frees it. */
+    /* The poll lives in the stop timer slot, so removing the container frees it. */
     c->exit_polls = 0;
     c->stop_timer = evtimer_new(handlers_crisp->base, on_record_poll, c);
     on_record_poll(-1, 0, c);
@@ -167,7 +167,7 @@ static void recover_container(struct crisp *crisp, struct container *c)
 }
 
 /*
- * Exit records nobody claimed belong to processes crispd no longer tracks
+ * Exit records that no watch claimed belong to processes crispd no longer tracks
  * (parked processes of CREATED containers, pause processes of removed
  * pods).  A record is claimed within seconds of its writing, so one older
  * than a minute is stale.  Run at start-up and every minute after.

@@ -1,7 +1,8 @@
 /*
  * Layer unpacking: each layer is extracted on its own into an empty
  * directory (overlayfs stacks the layers later), in a child process so that
- * the reactor never waits on decompression or disk writes.  Whiteouts
+ * the reactor never waits on decompression or on writing the extracted
+ * files.  Whiteouts
  * become overlayfs whiteouts (Documentation/filesystems/overlayfs.rst,
  * "whiteouts and opaque directories"); the OCI whiteout names are those of
  * image-spec layer.md.

@@ -381,7 +381,7 @@ static int open_log(const char *path, struct err **err)
         close(fd);
         return err_errno(err, EINVAL, "log file '%s' is not a regular file", path);
     }
-    /* Writes to a regular file never wait anyway; keep them plain. */
+    /* O_NONBLOCK changes nothing for a regular file: clear it so the flags read plain. */
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     return fd;
 }
