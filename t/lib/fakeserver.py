@@ -13,6 +13,16 @@ Modes, combined by options:
 --redirect URL     answer blob GETs with 307 to URL + the same path
 --fail-first N     answer the first N requests under /v2/ with 503
 --stall-blobs      send a blob's headers, then nothing
+--cut-blobs N      answer the first N blob GETs with 200, the full
+                   Content-Length and Docker-Content-Digest, but send only
+                   the first half (length // 2 bytes) of the blob fetched
+                   whole from --backend, then close the connection
+--cut-digest D     make --cut-blobs count and cut only GETs of blob D
+                   (sha256:...), so other blobs are forwarded whole
+--ignore-range     drop the Range header before forwarding, so the
+                   backend returns 200 with the whole body. Without this
+                   option a Range header is forwarded, and the backend's
+                   206 status and Content-Range header are sent back.
 --proxy            act as a forward HTTP proxy for 127.0.0.1 targets only
 
 Every request is appended to --log as one JSON line: method, path and
@@ -31,7 +41,8 @@ import threading
 import time
 import urllib.parse
 
-FORWARDED_HEADERS = ("Content-Type", "Docker-Content-Digest", "Content-Length", "Location")
+FORWARDED_HEADERS = ("Content-Type", "Docker-Content-Digest", "Content-Length", "Location",
+                     "Content-Range")
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -94,16 +105,61 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         self._forward(url.port, urllib.parse.urlunsplit(("", "", url.path, url.query, "")))
 
-    def _forward(self, port, path):
+    def _fetch(self, port, path, forward_range):
+        """Send this request to the backend and return (status, headers to forward, body)."""
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        headers = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "authorization")}
+        names = ["accept", "authorization"]
+        if forward_range:
+            names.append("range")
+        headers = {k: v for k, v in self.headers.items() if k.lower() in names}
         conn.request(self.command, path, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
         conn.close()
         out = {k: resp.headers[k] for k in FORWARDED_HEADERS if resp.headers.get(k)}
         out.pop("Content-Length", None)
-        self._reply(resp.status, data, out)
+        return resp.status, out, data
+
+    def _forward(self, port, path):
+        status, headers, data = self._fetch(port, path, not self.server.cfg["ignore_range"])
+        self._reply(status, data, headers)
+
+    def _take_cut(self):
+        """Return True when this request is a blob GET that --cut-blobs should cut."""
+        cfg = self.server.cfg
+        if self.command != "GET" or "/blobs/sha256:" not in self.path:
+            return False
+        if cfg["cut_digest"] and not self.path.endswith("/blobs/" + cfg["cut_digest"]):
+            return False
+        with cfg["lock"]:
+            if cfg["cut_blobs"] <= 0:
+                return False
+            cfg["cut_blobs"] -= 1
+            return True
+
+    def _cut(self, port):
+        """Send the status, headers and first half of the whole blob, then close the connection."""
+        status, headers, data = self._fetch(port, self.path, False)
+        if status != 200:
+            self._reply(status, data, headers)
+            return
+        self.send_response(200)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[:len(data) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+
+    def _take_failure(self):
+        """Return True when --fail-first has failures left, using one of them."""
+        cfg = self.server.cfg
+        with cfg["lock"]:
+            if cfg["fail_first"] <= 0:
+                return False
+            cfg["fail_first"] -= 1
+            return True
 
     def _handle(self):
         cfg = self.server.cfg
@@ -116,8 +172,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/token"):
             self._token(body)
             return
-        if cfg["fail_first"] > 0 and self.path.startswith("/v2/"):
-            cfg["fail_first"] -= 1
+        if self.path.startswith("/v2/") and self._take_failure():
             self._reply(503, b'{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}',
                         {"Content-Type": "application/json"})
             return
@@ -139,6 +194,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(3600)
             return
         backend = urllib.parse.urlsplit(cfg["backend"])
+        if self._take_cut():
+            self._cut(backend.port)
+            return
         self._forward(backend.port, self.path)
 
     do_GET = _handle
@@ -165,6 +223,9 @@ def main():
     p.add_argument("--fail-first", type=int, default=0)
     p.add_argument("--stall-blobs", action="store_true")
     p.add_argument("--proxy", action="store_true")
+    p.add_argument("--cut-blobs", type=int, default=0)
+    p.add_argument("--cut-digest")
+    p.add_argument("--ignore-range", action="store_true")
     args = p.parse_args()
     server = Server(("127.0.0.1", 0), Handler)
     server.cfg = {"log": args.log, "lock": threading.Lock(), "backend": args.backend,
@@ -172,7 +233,9 @@ def main():
                   "password": args.password, "refresh_token": args.refresh_token,
                   "static_token": args.static_token, "token": "issued-" + secrets.token_hex(8),
                   "redirect": args.redirect, "fail_first": args.fail_first,
-                  "stall_blobs": args.stall_blobs, "proxy": args.proxy}
+                  "stall_blobs": args.stall_blobs, "proxy": args.proxy,
+                  "cut_blobs": args.cut_blobs, "cut_digest": args.cut_digest,
+                  "ignore_range": args.ignore_range}
     with open(args.port_file + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
     import os
