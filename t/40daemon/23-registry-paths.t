@@ -1,9 +1,7 @@
 #!/usr/bin/python3
 """Mirrors, redirects, proxies, retries, the progress timeout and zstd layers."""
 
-import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -13,8 +11,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import cri  # noqa: E402
 import images  # noqa: E402
 import tap  # noqa: E402
-from daemon import Crispd  # noqa: E402
-from fakes import FakeServer  # noqa: E402
+from daemon import Crispd, write_config  # noqa: E402
+from fakes import FakeServer, free_port  # noqa: E402
 from registry import Registry  # noqa: E402
 
 TOKEN = "redirect-Secret-7x"
@@ -37,27 +35,6 @@ class ZstdLayer(images.Layer):
         return OCI_LAYER_ZSTD
 
 
-def pull(c, ref, **auth):
-    fields = {"image": c.msg("ImageSpec", image=ref)}
-    if auth:
-        fields["auth"] = c.msg("AuthConfig", **auth)
-    return c.call("PullImage", rpc_timeout=120, **fields).image_ref
-
-
-def free_port():
-    """Return a loopback port nothing listens on (bound, then closed)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def write_config(d, name, cfg):
-    path = os.path.join(d, name)
-    with open(path, "w") as f:
-        json.dump(cfg, f)
-    return path
-
-
 def paths(server):
     return [(r["method"], r["path"]) for r in server.requests()]
 
@@ -76,7 +53,8 @@ def body():
             cfg = write_config(d, "mirrors.json", {"registries": {
                 upstream: {"mirrors": [f"http://{down}", f"http://{mirror.host}"]}}})
             with Crispd(extra_args=["--config", cfg]) as dm, dm.client() as c:
-                tap.is_(pull(c, f"{upstream}/busybox"), want, "mirror down, next mirror up")
+                tap.is_(cri.pull_image(c, f"{upstream}/busybox"), want,
+                        "mirror down, next mirror up")
                 tap.is_(paths(mirror)[0], ("GET", manifest_path), "the up mirror served it")
                 tap.is_(len([p for p in paths(mirror) if "/blobs/" in p[1]]), 2,
                         "the up mirror served config and layer")
@@ -85,14 +63,14 @@ def body():
         cfg = write_config(d, "fallback.json", {"registries": {
             reg.host: {"insecure": True, "mirrors": [f"http://{down}"]}}})
         with Crispd(extra_args=["--config", cfg]) as dm, dm.client() as c:
-            tap.is_(pull(c, f"{reg.host}/busybox"), want, "mirror down: upstream used")
+            tap.is_(cri.pull_image(c, f"{reg.host}/busybox"), want, "mirror down: upstream used")
 
         # Blob GETs redirected to another host, which must not get the token.
         with FakeServer("--backend", f"http://{reg.host}") as blobs, \
                 FakeServer("--backend", f"http://{reg.host}", "--bearer", "--static-token", TOKEN,
                            "--redirect", blobs.url) as front:
             with Crispd(registries=[front.host]) as dm, dm.client() as c:
-                tap.is_(pull(c, f"{front.host}/busybox", registry_token=TOKEN), want,
+                tap.is_(cri.pull_image(c, f"{front.host}/busybox", registry_token=TOKEN), want,
                         "blobs through a redirect")
                 got = blobs.requests()
                 tap.is_(len(got), 2, "the blob host got config and layer")
@@ -112,14 +90,15 @@ def body():
                 os.environ["HTTP_PROXY"] = proxy.url
                 cfg = write_config(d, "plain.json", {"registries": {reg.host: {"insecure": True}}})
                 with Crispd(extra_args=["--config", cfg]) as dm, dm.client() as c:
-                    tap.is_(pull(c, f"{reg.host}/busybox"), want, "pull through HTTP_PROXY")
+                    tap.is_(cri.pull_image(c, f"{reg.host}/busybox"), want,
+                            "pull through HTTP_PROXY")
                 seen = [p for p in paths(proxy) if p[1].endswith(manifest_path)]
                 tap.is_(seen, [("GET", f"http://{reg.host}{manifest_path}")],
                         "the proxy got the manifest request")
                 os.environ["NO_PROXY"] = "127.0.0.1"
                 before = len(proxy.requests())
                 with Crispd(extra_args=["--config", cfg]) as dm, dm.client() as c:
-                    tap.is_(pull(c, f"{reg.host}/busybox"), want, "NO_PROXY pull")
+                    tap.is_(cri.pull_image(c, f"{reg.host}/busybox"), want, "NO_PROXY pull")
                 tap.is_(len(proxy.requests()), before, "NO_PROXY: the proxy got nothing")
             finally:
                 for k, v in saved.items():
@@ -131,7 +110,7 @@ def body():
         # 503 twice, then success: retried with backoff.
         with FakeServer("--backend", f"http://{reg.host}", "--fail-first", "2") as flaky:
             with Crispd(registries=[flaky.host]) as dm, dm.client() as c:
-                tap.is_(pull(c, f"{flaky.host}/busybox"), want, "503 twice, then success")
+                tap.is_(cri.pull_image(c, f"{flaky.host}/busybox"), want, "503 twice, then success")
                 tap.is_([p for p in paths(flaky) if p[1] == manifest_path],
                         [("GET", manifest_path)] * 3, "the manifest was requested three times")
 
@@ -140,7 +119,7 @@ def body():
             cfg = write_config(d, "stall.json", {"image_pull_progress_timeout_s": 2,
                                                  "registries": {stall.host: {"insecure": True}}})
             with Crispd(extra_args=["--config", cfg]) as dm, dm.client() as c:
-                code, details = cri.rpc_error(pull, c, f"{stall.host}/busybox")
+                code, details = cri.rpc_error(cri.pull_image, c, f"{stall.host}/busybox")
                 tap.is_(code and code.name, "DEADLINE_EXCEEDED", "stalled blob: DEADLINE_EXCEEDED")
                 tap.like(details, r"^pull image '127\.0\.0\.1:\d+/busybox:latest': GET "
                          r"http://127\.0\.0\.1:\d+/v2/busybox/blobs/sha256:[0-9a-f]{64}: no data "
@@ -152,7 +131,8 @@ def body():
         zstd_img = images.push_image(reg, "zbusybox", "latest", [layer], fmt="oci",
                                      config_overrides={"Labels": {"v": "zstd"}})
         with Crispd(registries=[reg]) as dm, dm.client() as c:
-            tap.is_(pull(c, f"{reg.host}/zbusybox"), zstd_img["config_digest"], "zstd layer")
+            tap.is_(cri.pull_image(c, f"{reg.host}/zbusybox"), zstd_img["config_digest"],
+                    "zstd layer")
     os.system(f"rm -rf {d}")
 
 

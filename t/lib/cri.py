@@ -247,6 +247,14 @@ class Client:
         return callable_(request, timeout=deadline, metadata=metadata)
 
 
+def pull_image(c, ref, rpc_timeout=120, **auth):
+    """Call PullImage for ref on client c, with AuthConfig fields auth if any; return image_ref."""
+    fields = {"image": c.msg("ImageSpec", image=ref)}
+    if auth:
+        fields["auth"] = c.msg("AuthConfig", **auth)
+    return c.call("PullImage", rpc_timeout=rpc_timeout, **fields).image_ref
+
+
 def _status_code(code):
     return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode[code]
 

@@ -6,6 +6,7 @@ daemon's log (crispd.log). leftovers() lists mounts still present under
 such a directory, which a test checks after the daemon is stopped.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -81,6 +82,14 @@ def wait_for(predicate, limit=200):
             return value
         time.sleep(0.05)
     return value
+
+
+def write_config(directory, name, config):
+    """Write config, a dict, to directory/name as JSON for crispd --config; return the path."""
+    path = os.path.join(directory, name)
+    with open(path, "w") as f:
+        json.dump(config, f)
+    return path
 
 
 def leftovers(tmpdir):

@@ -3,12 +3,20 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fakeserver.py")
+
+
+def free_port():
+    """Return a loopback port nothing listens on (bound, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class FakeServer:
