@@ -9,6 +9,7 @@ TESTS += \
 	t/40daemon/21-registry-auth.t \
 	t/40daemon/22-registry-tls.t \
 	t/40daemon/23-registry-paths.t \
+	t/40daemon/23-registry-retries.t \
 	t/40daemon/24-image-fs.t \
 	t/40daemon/25-hostile-layers.t \
 	t/40daemon/26-pull-sharing.t \
