@@ -7,9 +7,9 @@
  *
  * A repository is reached through endpoints: the configured mirrors in
  * order, then the registry host itself.  A request that fails on one
- * endpoint moves to the next, as containerd's resolver and fetcher do, and
- * the last endpoint retries connection errors and 5xx responses with
- * exponential backoff.
+ * endpoint moves to the next, as containerd's resolver and fetcher do; a
+ * pass over the endpoints that met a connection error or a 5xx is
+ * repeated with exponential backoff.
  */
 #include "config.h"
 
@@ -42,7 +42,7 @@
 #define TOKEN_BODY_MAX (1024 * 1024)
 #define CONNECT_TIMEOUT_S 30L
 #define MAX_REDIRECTS 10L
-/* Retries of the last endpoint after a connection error or a 5xx: 0.5 s, 1 s, 2 s apart. */
+/* Repeats of a pass over the endpoints after a connection error or a 5xx: 0.5 s, 1 s, 2 s apart. */
 #define RETRY_MAX 3u
 #define RETRY_BASE_DELAY_MS 500L
 
@@ -111,7 +111,8 @@ struct registry_fetch {
     char error_text[CURL_ERROR_SIZE];
 
     size_t endpoint; /* index into r->endpoints */
-    unsigned attempts; /* retries of the current endpoint so far */
+    unsigned attempts; /* passes over the endpoints repeated so far */
+    bool pass_retryable; /* an attempt of this pass failed on the connection or with a 5xx */
     struct event *retry_timer;
     struct err *first_err; /* the first endpoint's error, reported if all fail */
 
@@ -805,10 +806,12 @@ static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Handle a failed attempt (e is taken over): move to the next endpoint,
- * else retry the last one after a backoff when the failure is retryable,
- * else fail with the first endpoint's error, as containerd reports it.
- * A token fetch stays on its endpoint.
+ * Handle a failed attempt (e is taken over): move to the next endpoint;
+ * after the last one, when any attempt of this pass failed on the
+ * connection or with a 5xx, wait and start a new pass from the first
+ * endpoint, with exponential backoff; else fail with the first endpoint's
+ * error of the last pass, as containerd reports it.  A token fetch stays
+ * on its endpoint.
  */
 static void fetch_failover(struct registry_fetch *f, struct err *e, bool retryable, bool conn_failed)
 {
@@ -817,25 +820,31 @@ static void fetch_failover(struct registry_fetch *f, struct err *e, bool retryab
     struct timeval delay;
     long delay_ms;
 
+    f->pass_retryable = f->pass_retryable || retryable;
+    if (!f->first_err)
+        f->first_err = e;
     if (!last) {
         log_debug("%s: %s; trying the next endpoint", r->endpoints[f->endpoint].host, e->msg);
         if (conn_failed)
             r->endpoints[f->endpoint].down = true;
-        if (!f->first_err)
-            f->first_err = e;
-        else
+        if (f->first_err != e)
             err_free(e);
         f->endpoint++;
-        f->attempts = 0;
         f->auth_retried = false;
         fetch_submit(f);
         return;
     }
-    if (retryable && f->attempts < RETRY_MAX) {
+    if (f->pass_retryable && f->attempts < RETRY_MAX) {
         delay_ms = RETRY_BASE_DELAY_MS << f->attempts;
         f->attempts++;
         log_debug("%s; retry %u of %u in %ld ms", e->msg, f->attempts, RETRY_MAX, delay_ms);
-        err_free(e);
+        if (f->first_err != e)
+            err_free(e);
+        err_free(TAKE_PTR(f->first_err));
+        f->pass_retryable = false;
+        if (f->kind != FETCH_TOKEN)
+            f->endpoint = 0;
+        f->auth_retried = false;
         if (!f->retry_timer) {
             f->retry_timer = evtimer_new(r->base, on_retry_timer, f);
             if (!f->retry_timer)
@@ -846,11 +855,9 @@ static void fetch_failover(struct registry_fetch *f, struct err *e, bool retryab
         evtimer_add(f->retry_timer, &delay);
         return;
     }
-    if (f->first_err) {
+    if (f->first_err != e)
         err_free(e);
-        e = TAKE_PTR(f->first_err);
-    }
-    fetch_fail(f, e);
+    fetch_fail(f, TAKE_PTR(f->first_err));
 }
 
 /* Whether a libcurl failure is of the connection (retried) rather than of the data. */
