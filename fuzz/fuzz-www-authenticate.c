@@ -1,4 +1,7 @@
-/* libFuzzer target: the WWW-Authenticate challenge parser of the registry client. */
+/*
+ * libFuzzer target: the registry client's parsers of response headers, the
+ * WWW-Authenticate challenge and the Content-Range value.
+ */
 #include "config.h"
 
 #include <stdint.h>
@@ -29,6 +32,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     err_free(e);
+    {
+        uint64_t first;
+
+        /* Only a "bytes " range is accepted. */
+        if (content_range_start(header, &first) == 0 && strncmp(header, "bytes ", 6) != 0)
+            abort();
+    }
     free(header);
     return 0;
 }

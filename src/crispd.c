@@ -409,6 +409,7 @@ static void options_done(struct options *o)
     free(c->state_dir);
     free(c->config_path);
     free(c->pause_path);
+    free(c->unpack_path);
     strv_free(c->insecure_registries);
     registry_hosts_free(c->registry_hosts, c->n_registry_hosts);
     free(o->log_level);
@@ -433,6 +434,7 @@ static int finish_config(struct options *o, struct err **err)
         c->state_dir = xstrdup(DEFAULT_STATE);
     if (!c->pause_path)
         c->pause_path = default_helper_path("crisp-pause");
+    c->unpack_path = default_helper_path("crisp-unpack");
     if (!c->shutdown_grace_ms)
         c->shutdown_grace_ms = DEFAULT_GRACE_MS;
     if (!c->rlimit_nofile)
@@ -455,6 +457,8 @@ static int finish_config(struct options *o, struct err **err)
     log_setup(level, format);
     if (access(c->pause_path, X_OK) < 0)
         return err_sys(err, "pause binary '%s' is not executable", c->pause_path);
+    if (access(c->unpack_path, X_OK) < 0)
+        return err_sys(err, "layer unpack program '%s' is not executable", c->unpack_path);
     return 0;
 }
 
@@ -548,6 +552,7 @@ static int run(struct options *o, struct err **err)
         goto out;
     if (image_store_open(images, &d.crisp.images, err) < 0)
         goto out;
+    image_store_set_unpack_helper(d.crisp.images, c->unpack_path);
     handlers_recover(&d.crisp);
 
     if (setup_signals(&d, err) < 0)

@@ -29,6 +29,7 @@ struct crisp_config {
     char *state_dir;
     char *config_path;
     char *pause_path;
+    char *unpack_path; /* crisp-unpack, run for each layer pulled */
     char **insecure_registries; /* NULL-terminated */
     unsigned shutdown_grace_ms;
     int cgroup_driver;          /* enum cgroup_driver: how pods write cgroup_parent */

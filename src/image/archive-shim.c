@@ -16,8 +16,6 @@
     X(int, archive_read_support_filter_all, (struct archive * a), (a))                            \
     X(int, archive_read_support_format_raw, (struct archive * a), (a))                            \
     X(int, archive_read_support_format_tar, (struct archive * a), (a))                            \
-    X(int, archive_read_open_fd, (struct archive * a, int fd, size_t block_size),                 \
-      (a, fd, block_size))                                                                         \
     X(int, archive_read_open,                                                                      \
       (struct archive * a, void *data, archive_open_callback *open_cb,                             \
        archive_read_callback *read_cb, archive_close_callback *close_cb),                          \

@@ -15,6 +15,7 @@
     X(const char *, curl_easy_strerror, (CURLcode code), (code))                                  \
     X(char *, curl_easy_escape, (CURL * curl, const char *string, int length),                    \
       (curl, string, length))                                                                      \
+    X(CURLcode, curl_easy_pause, (CURL * curl, int bitmask), (curl, bitmask))                     \
     X(CURLMcode, curl_multi_add_handle, (CURLM * multi, CURL * curl), (multi, curl))              \
     X(CURLMcode, curl_multi_remove_handle, (CURLM * multi, CURL * curl), (multi, curl))           \
     X(CURLMcode, curl_multi_assign, (CURLM * multi, curl_socket_t fd, void *data),                \

@@ -66,6 +66,8 @@ struct image_store;
 /* Open (creating if needed) the store under root and load its images. */
 int image_store_open(const char *root, struct image_store **ret, struct err **err);
 void image_store_free(struct image_store *s);
+/* The crisp-unpack program that pulls run for each layer; set before the first pull. */
+void image_store_set_unpack_helper(struct image_store *s, const char *path);
 
 /*
  * Images in a stable order; *ret_n gets the count.  The array belongs to the

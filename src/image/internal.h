@@ -154,13 +154,6 @@ int tar_path_clean(const char *name, char **ret, struct err **err);
 #define LAYER_MAX_BYTES ((uint64_t)64 << 30)
 #define LAYER_MAX_ENTRIES 4000000
 
-/*
- * Extract the layer blob open at blob_fd into the empty directory dir_fd,
- * mapping whiteouts to overlayfs ones, and check that the uncompressed
- * stream has the digest diff_id.  Blocks: runs in a child process.
- */
-int unpack_layer(int blob_fd, int dir_fd, const char *diff_id, struct err **err);
-
 /* ---- registry client (registry.c) ---- */
 
 struct registry;
@@ -183,9 +176,12 @@ void registry_free(struct registry *r);
 struct registry_fetch *registry_get_manifest(struct registry *r, const char *reference,
                                              registry_fetch_fn cb, void *data);
 /*
- * GET the blob with this digest and size; fd < 0 buffers it in memory (size
- * must be at most MANIFEST_MAX_SIZE), else it is written to fd.  Digest and
- * size are checked.
+ * GET the blob with this digest and size.  fd < 0 buffers it in memory
+ * (size must be at most MANIFEST_MAX_SIZE) and checks size and digest.
+ * Else fd is the non-blocking write end of a pipe to the process that
+ * stores the blob and checks its digest: the blob is streamed into it
+ * (the transfer pauses while the pipe is full, and a retry resumes where
+ * the last attempt stopped) and only its size is checked here.
  */
 struct registry_fetch *registry_get_blob(struct registry *r, const char *digest, uint64_t size,
                                          int fd, registry_fetch_fn cb, void *data);
@@ -204,6 +200,13 @@ struct auth_challenge {
     char *service;
     char *scope;
 };
+
+/*
+ * The first byte of a Content-Range header value, "bytes FIRST-LAST/COMPLETE"
+ * with COMPLETE a number or an asterisk (RFC 9110 section 14.4): 0 with
+ * *ret set, or -1 when the value is not of that form or LAST is below FIRST.
+ */
+int content_range_start(const char *value, uint64_t *ret);
 
 /* Parse the first challenge of a WWW-Authenticate header (RFC 9110 section 11.6.1). */
 int auth_challenge_parse(const char *header, struct auth_challenge *ret, struct err **err);
@@ -227,6 +230,8 @@ struct image *store_commit(struct image_store *s, char *const *names, const char
                            const char *digest, uint64_t size, struct err **err);
 
 const char *store_root(const struct image_store *s);
+/* The crisp-unpack program to run (image_store_set_unpack_helper). */
+const char *store_unpack_helper(const struct image_store *s);
 
 /*
  * Register a pull task while it runs, so that removals in the meantime keep

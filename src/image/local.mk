@@ -11,7 +11,14 @@ libcrisp_a_SOURCES += \
 	src/image/registry.c \
 	src/image/store.c \
 	src/image/unpack.c src/image/unpack.h \
+	src/image/unpack-job.c \
 	src/image/usage.c
+
+# The helper crispd runs for each layer it pulls.  libcrisp.a contributes
+# only the unpack, archive shim and util objects.
+pkglibexec_PROGRAMS += crisp-unpack
+crisp_unpack_SOURCES = src/image/unpack-main.c
+crisp_unpack_LDADD = libcrisp.a $(NETTLE_LIBS) $(DL_LIBS)
 
 check_PROGRAMS += \
 	t/00unit/image/curl-shim \

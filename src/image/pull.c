@@ -1,7 +1,10 @@
 /*
  * The pull state machine: manifest (through indexes to this platform's
  * manifest), config, then the layers: up to max_concurrent_downloads blobs
- * at a time, each unpacked in a child process once downloaded.  Blobs and
+ * at a time.  The reactor passes each blob's bytes through a pipe to a
+ * child process, which writes the blob file, checks its digest and unpacks
+ * it as it arrives: the reactor itself never writes to the disk or hashes
+ * a layer, so a pull does not hold up the other calls.  Blobs and
  * snapshots are renamed into the store as they complete; index.json is
  * written last, so a crash leaves no visible partial image, and a failed
  * or cancelled pull removes what it added.
@@ -37,11 +40,17 @@
 
 enum layer_state {
     LAYER_WAITING,     /* blob to download */
-    LAYER_DOWNLOADING,
-    LAYER_DOWNLOADED,  /* blob verified, to fsync and maybe unpack */
+    LAYER_DOWNLOADING, /* and stored and unpacked by the child on the way */
+    LAYER_DOWNLOADED,  /* blob already stored, snapshot to unpack */
     LAYER_UNPACKING,
     LAYER_DONE,
 };
+
+/*
+ * Pipe buffer for a blob on its way to the child: the reactor pauses the
+ * transfer when the child falls this far behind.
+ */
+#define BLOB_PIPE_SIZE (1024 * 1024)
 
 struct pull_layer {
     struct pull_task *pull;
@@ -51,9 +60,10 @@ struct pull_layer {
     char *diff_id;
     char *chain_id;
     bool need_unpack;
-    char *blob_tmp; /* downloaded blob in the ingest directory, NULL when already stored */
-    int fd;
+    char *blob_tmp; /* the blob the child writes in the ingest directory, NULL when stored */
+    int pipe_fd;    /* write end of the pipe to the child while downloading, else -1 */
     struct registry_fetch *fetch;
+    struct unpack_job *job;
     char *snapshot_tmp;
 };
 
@@ -80,7 +90,6 @@ struct pull_task {
     char *ref_string;
     struct registry *registry;
     struct registry_fetch *fetch;
-    struct unpack_job *job;
     struct event *done_ev;
     struct event *wake_ev;  /* another task stored a blob or ended: look at waiting layers again */
     char *auth_key;         /* sha256 of the credentials, to match joining callers */
@@ -97,7 +106,7 @@ struct pull_task {
 
     struct pull_layer *layers;
     size_t n_layers;
-    size_t downloading;
+    size_t jobs; /* layers with a child process running */
     char **created; /* blob digests and chain ids this pull moved into the store */
     size_t n_created;
 
@@ -126,15 +135,18 @@ static void pump(struct pull_task *p);
 
 /* ---- ending ---- */
 
+/*
+ * Stop the layer's download and kill its child: on_unpacked sees the
+ * child's end once its partial files are gone.
+ */
 static void layer_abort(struct pull_layer *l)
 {
     registry_fetch_cancel(l->fetch);
     l->fetch = NULL;
-    if (l->fd >= 0)
-        close(l->fd);
-    l->fd = -1;
-    if (l->blob_tmp)
-        unlink(l->blob_tmp);
+    if (l->pipe_fd >= 0)
+        close(l->pipe_fd);
+    l->pipe_fd = -1;
+    unpack_kill(l->job);
 }
 
 /* Let the other tasks look again at layers that wait for this task's downloads. */
@@ -165,8 +177,6 @@ static void pull_abort(struct pull_task *p)
 
     for (size_t i = 0; i < p->n_layers; i++)
         layer_abort(&p->layers[i]);
-    unpack_cancel(p->job);
-    p->job = NULL;
     store_pull_remove(p->store, p);
     wake_others(p);
     for (size_t i = 0; i < p->n_created; i++) {
@@ -234,8 +244,10 @@ static void pull_free(struct pull_task *p)
     for (size_t i = 0; i < p->n_layers; i++) {
         struct pull_layer *l = &p->layers[i];
 
-        if (l->fd >= 0)
-            close(l->fd);
+        if (l->pipe_fd >= 0)
+            close(l->pipe_fd);
+        /* A child still running cleans up after itself, unseen. */
+        unpack_cancel(l->job);
         free(l->digest);
         free(l->diff_id);
         free(l->chain_id);
@@ -285,7 +297,11 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
     pull_free(p);
 }
 
-/* Fail the pull: e is taken over.  The callback runs from the reactor, after the current one. */
+/*
+ * Fail the pull: e is taken over.  The callback runs from the reactor once
+ * the layers' children are gone, so that the caller finds nothing of the
+ * pull left in the store.
+ */
 static void pull_fail(struct pull_task *p, struct err *e)
 {
     if (p->finished) {
@@ -296,7 +312,8 @@ static void pull_fail(struct pull_task *p, struct err *e)
     err_wrap(&e, "pull image '%s'", p->ref_string);
     p->err = e;
     pull_abort(p);
-    event_active(p->done_ev, 0, 0);
+    if (p->jobs == 0)
+        event_active(p->done_ev, 0, 0);
 }
 
 static void pull_succeed(struct pull_task *p, struct image *img)
@@ -376,9 +393,29 @@ static void on_unpacked(void *data, const struct err *err)
     struct pull_task *p = l->pull;
     struct err *e = NULL;
 
-    p->job = NULL;
+    l->job = NULL;
+    p->jobs--;
+    if (p->finished) {
+        /* Killed by pull_fail(), or done just before it. */
+        if (!err) {
+            if (l->blob_tmp)
+                unlink(l->blob_tmp);
+            if (l->snapshot_tmp)
+                rm_rf(l->snapshot_tmp, NULL);
+        }
+        if (p->jobs == 0)
+            event_active(p->done_ev, 0, 0);
+        return;
+    }
     if (err) {
         err_status(&e, err_grpc_status(err), "layer %s: %s", l->digest, err->msg);
+        pull_fail(p, e);
+        return;
+    }
+    if (l->fetch) {
+        /* The child reads to the end of the pipe, which stays open until the download ends. */
+        err_status(&e, GRPC_STATUS_INTERNAL, "layer %s: the unpack process ended before the download",
+                   l->digest);
         pull_fail(p, e);
         return;
     }
@@ -387,6 +424,7 @@ static void on_unpacked(void *data, const struct err *err)
 
         if (rename(l->blob_tmp, path) < 0) {
             err_sys(&e, "rename '%s' to '%s'", l->blob_tmp, path);
+            unlink(l->blob_tmp);
             pull_fail(p, e);
             return;
         }
@@ -422,56 +460,69 @@ static void on_blob(void *data, struct registry_fetch *f, const struct err *err)
 
     (void)f;
     l->fetch = NULL;
-    p->downloading--;
+    /* The end of the pipe tells the child the blob is complete. */
+    close(l->pipe_fd);
+    l->pipe_fd = -1;
     if (err) {
-        close(l->fd);
-        l->fd = -1;
-        unlink(l->blob_tmp);
         err_status(&e, err_grpc_status(err), "%s", err->msg);
         pull_fail(p, e);
-        return;
     }
-    l->state = LAYER_DOWNLOADED;
-    pump(p);
+    /* Else on_unpacked finishes the layer once the child has checked and stored the blob. */
+}
+
+static int start_job(struct pull_task *p, struct pull_layer *l, struct unpack_spec *spec,
+                     struct err **err)
+{
+    if (l->need_unpack) {
+        l->snapshot_tmp = store_temp_path(p->store, "snapshots", l->chain_id);
+        spec->tmp_dir = l->snapshot_tmp;
+    }
+    spec->diff_id = l->diff_id;
+    l->job = unpack_start(p->base, store_unpack_helper(p->store), spec, on_unpacked, l, err);
+    if (!l->job)
+        return -1;
+    p->jobs++;
+    return 0;
 }
 
 static int start_download(struct pull_task *p, struct pull_layer *l, struct err **err)
 {
+    struct unpack_spec spec = {0};
+    int fds[2];
+    int r;
+
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return err_sys(err, "create pipe");
+    /* Best effort: the default 64 KiB pipe only means more pauses. */
+    (void)fcntl(fds[1], F_SETPIPE_SZ, BLOB_PIPE_SIZE);
+    if (fcntl(fds[1], F_SETFL, O_NONBLOCK) < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return err_sys(err, "make the blob pipe non-blocking");
+    }
     l->blob_tmp = store_temp_path(p->store, "ingest", l->digest);
-    l->fd = open(l->blob_tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (l->fd < 0)
-        return err_sys(err, "create '%s'", l->blob_tmp);
-    l->fetch = registry_get_blob(p->registry, l->digest, l->size, l->fd, on_blob, l);
+    spec.blob_pipe = fds[0];
+    spec.blob_path = l->blob_tmp;
+    spec.blob_digest = l->digest;
+    spec.blob_size = l->size;
+    r = start_job(p, l, &spec, err);
+    close(fds[0]);
+    if (r < 0) {
+        close(fds[1]);
+        return -1;
+    }
+    l->pipe_fd = fds[1];
+    l->fetch = registry_get_blob(p->registry, l->digest, l->size, l->pipe_fd, on_blob, l);
     l->state = LAYER_DOWNLOADING;
-    p->downloading++;
     return 0;
 }
 
 static int start_unpack(struct pull_task *p, struct pull_layer *l, struct err **err)
 {
     _cleanup_free_ char *stored = store_blob_path(p->store, l->digest);
-    struct unpack_spec spec = {
-        .blob_path = l->blob_tmp ? l->blob_tmp : stored,
-        .diff_id = l->diff_id,
-    };
+    struct unpack_spec spec = {.blob_pipe = -1, .blob_path = stored};
 
-    if (l->need_unpack) {
-        l->snapshot_tmp = store_temp_path(p->store, "snapshots", l->chain_id);
-        spec.tmp_dir = l->snapshot_tmp;
-    }
-    p->job = unpack_start(p->base, &spec, on_unpacked, l, err);
-    /*
-     * The downloaded blob's fd stays open until here, so that the unpack
-     * child inherits a copy and the last close is the child's.  On ext4 the
-     * last close of a file just written took up to 60 ms (the release of its
-     * block preallocation waits behind the journal commits of the children's
-     * fsync and syncfs), measured with strace -T on the reactor.
-     */
-    if (l->fd >= 0) {
-        close(l->fd);
-        l->fd = -1;
-    }
-    if (!p->job)
+    if (start_job(p, l, &spec, err) < 0)
         return -1;
     l->state = LAYER_UNPACKING;
     return 0;
@@ -511,7 +562,7 @@ static int advance_waiting(struct pull_task *p, struct pull_layer *l, struct err
         l->state = l->need_unpack ? LAYER_DOWNLOADED : LAYER_DONE;
         return 0;
     }
-    if (downloading_elsewhere(p, l->digest) || p->downloading >= p->max_downloads)
+    if (downloading_elsewhere(p, l->digest) || p->jobs >= p->max_downloads)
         return 0;
     return start_download(p, l, err);
 }
@@ -529,7 +580,7 @@ static void pump(struct pull_task *p)
             return;
         }
     }
-    for (size_t i = 0; i < p->n_layers && !p->job; i++) {
+    for (size_t i = 0; i < p->n_layers && p->jobs < p->max_downloads; i++) {
         if (p->layers[i].state == LAYER_DOWNLOADED && start_unpack(p, &p->layers[i], &e) < 0) {
             pull_fail(p, e);
             return;
@@ -552,7 +603,7 @@ static void setup_layers(struct pull_task *p, char **diff_ids)
         bool have_blob, have_snapshot;
 
         l->pull = p;
-        l->fd = -1;
+        l->pipe_fd = -1;
         l->digest = xstrdup(p->manifest.layers[i].digest);
         l->size = p->manifest.layers[i].size;
         l->diff_id = xstrdup(diff_ids[i]);

@@ -9,11 +9,14 @@
  * order, then the registry host itself.  A request that fails on one
  * endpoint moves to the next, as containerd's resolver and fetcher do; a
  * pass over the endpoints that met a connection error or a 5xx is
- * repeated with exponential backoff.
+ * repeated with exponential backoff.  A blob download that breaks off
+ * resumes with a Range request where it stopped.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -119,8 +122,24 @@ struct registry_fetch {
     char *expected_digest; /* NULL for a manifest by tag and for tokens */
     uint64_t expected_size;
     bool size_known;
-    int fd;
     size_t max_body;
+
+    /*
+     * A blob streamed into a non-blocking pipe (fd >= 0).  delivered
+     * counts the bytes passed on, across attempts: a retry asks for the
+     * rest with a Range header, and skips what it already passed on when
+     * the server answers with the whole blob.  Bytes the pipe had no room
+     * for wait in spill; the transfer pauses until they are written.
+     */
+    int fd;
+    uint64_t delivered;
+    bool range_sent;
+    uint64_t range_start; /* from a 206 answer's Content-Range */
+    char *spill;
+    size_t spill_len, spill_off, spill_cap;
+    struct event *pipe_ev;
+    bool paused;
+    bool finish_pending; /* the transfer ended; spill must drain before the callback */
 
     struct strbuf body;
     struct strbuf error_body;
@@ -241,6 +260,9 @@ static void fetch_free(struct registry_fetch *f)
     }
     if (f->retry_timer)
         event_free(f->retry_timer);
+    if (f->pipe_ev)
+        event_free(f->pipe_ev);
+    free(f->spill);
     err_free(f->first_err);
     if (f->prev)
         f->prev->next = f->next;
@@ -305,6 +327,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
         free(f->www_authenticate);
         free(f->header_digest);
         f->content_type = f->www_authenticate = f->header_digest = NULL;
+        f->range_start = UINT64_MAX;
         return len;
     }
     value = strchr(line, ':');
@@ -328,25 +351,103 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
     } else if (strcasecmp(line, "Docker-Content-Digest") == 0) {
         free(f->header_digest);
         f->header_digest = xstrdup(value);
+    } else if (strcasecmp(line, "Content-Range") == 0) {
+        uint64_t first;
+
+        if (content_range_start(value, &first) == 0)
+            f->range_start = first;
     }
     return len;
 }
 
-static size_t write_fd(struct registry_fetch *f, const char *data, size_t len)
+static void on_pipe_writable(evutil_socket_t fd, short what, void *arg);
+
+/* Write what waits in spill: 0 (maybe not all of it), or -1 with f->write_err set. */
+static int flush_spill(struct registry_fetch *f)
 {
-    while (len > 0) {
-        ssize_t w = write(f->fd, data, len);
+    while (f->spill_off < f->spill_len) {
+        ssize_t w = write(f->fd, f->spill + f->spill_off, f->spill_len - f->spill_off);
 
         if (w < 0 && errno == EINTR)
             continue;
-        if (w < 0) {
-            err_sys(&f->write_err, "write blob %s", f->expected_digest);
+        if (w < 0 && errno == EAGAIN)
             return 0;
+        if (w < 0) {
+            err_sys(&f->write_err, "pass blob %s on to the unpack process", f->expected_digest);
+            return -1;
         }
-        data += w;
-        len -= (size_t)w;
+        f->spill_off += (size_t)w;
     }
-    return 1;
+    f->spill_len = f->spill_off = 0;
+    return 0;
+}
+
+static void wait_for_pipe(struct registry_fetch *f)
+{
+    if (!f->pipe_ev) {
+        f->pipe_ev = event_new(f->r->base, f->fd, EV_WRITE, on_pipe_writable, f);
+        if (!f->pipe_ev)
+            abort();
+    }
+    event_add(f->pipe_ev, NULL);
+}
+
+/*
+ * Pass a chunk of a blob's body on to the pipe.  base is the blob offset
+ * the body of this answer starts at.
+ */
+static size_t write_stream(struct registry_fetch *f, const char *data, size_t len, uint64_t base)
+{
+    uint64_t pos = base + f->received;
+    size_t skip = 0;
+    ssize_t w;
+
+    if (f->spill_len > 0 && flush_spill(f) < 0)
+        return 0;
+    if (f->spill_len > 0) {
+        /* libcurl keeps this chunk and passes it again after curl_easy_pause(CONT). */
+        f->paused = true;
+        wait_for_pipe(f);
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    if (pos > f->delivered) {
+        err_status(&f->write_err, GRPC_STATUS_FAILED_PRECONDITION,
+                   "%s: the registry resumed at byte %llu instead of %llu", f->url,
+                   (unsigned long long)pos, (unsigned long long)f->delivered);
+        return 0;
+    }
+    if (pos + len > f->expected_size) {
+        err_status(&f->write_err, GRPC_STATUS_FAILED_PRECONDITION,
+                   "%s: the registry sent more than the %llu bytes expected", f->url,
+                   (unsigned long long)f->expected_size);
+        return 0;
+    }
+    if (pos < f->delivered)
+        skip = f->delivered - pos < len ? (size_t)(f->delivered - pos) : len;
+    f->received += len;
+    data += skip;
+    len -= skip;
+    if (len == 0)
+        return len + skip;
+    w = write(f->fd, data, len);
+    if (w < 0 && errno != EAGAIN && errno != EINTR) {
+        err_sys(&f->write_err, "pass blob %s on to the unpack process", f->expected_digest);
+        return 0;
+    }
+    if (w < 0)
+        w = 0;
+    f->delivered += len;
+    if ((size_t)w < len) {
+        if (f->spill_cap < len - (size_t)w) {
+            f->spill_cap = len - (size_t)w;
+            f->spill = xrealloc(f->spill, f->spill_cap);
+        }
+        memcpy(f->spill, data + w, len - (size_t)w);
+        f->spill_len = len - (size_t)w;
+        f->spill_off = 0;
+        wait_for_pipe(f);
+    }
+    return len + skip;
 }
 
 static size_t on_write(char *data, size_t size, size_t n, void *arg)
@@ -355,28 +456,31 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
     size_t len = size * n;
     long code = 0;
 
+    if (f->write_err)
+        return 0;
     curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code == 206 && f->range_sent && f->range_start != UINT64_MAX)
+        return write_stream(f, data, len, f->range_start);
     if (code != 200) {
         if (f->error_body.len < ERROR_BODY_MAX)
             strbuf_add(&f->error_body, data,
                        len < ERROR_BODY_MAX - f->error_body.len ? len : ERROR_BODY_MAX - f->error_body.len);
         return len;
     }
+    if (f->fd >= 0)
+        return write_stream(f, data, len, 0);
     if (f->size_known && f->received + len > f->expected_size) {
         err_status(&f->write_err, GRPC_STATUS_FAILED_PRECONDITION,
                    "%s: the registry sent more than the %llu bytes expected", f->url,
                    (unsigned long long)f->expected_size);
         return 0;
     }
-    if (f->fd < 0 && f->body.len + len > f->max_body) {
+    if (f->body.len + len > f->max_body) {
         err_status(&f->write_err, GRPC_STATUS_RESOURCE_EXHAUSTED,
                    "%s: response larger than the %zu bytes allowed", f->url, f->max_body);
         return 0;
     }
-    if (f->fd < 0)
-        strbuf_add(&f->body, data, len);
-    else if (!write_fd(f, data, len))
-        return 0;
+    strbuf_add(&f->body, data, len);
     EVP_DigestUpdate(f->sha, data, len);
     f->received += len;
     return len;
@@ -422,10 +526,17 @@ static void fetch_reset(struct registry_fetch *f)
     strbuf_reset(&f->body);
     strbuf_reset(&f->error_body);
     f->received = 0;
+    f->range_start = UINT64_MAX;
     EVP_DigestInit_ex(f->sha, EVP_sha256(), NULL);
-    if (f->fd >= 0) {
-        if (ftruncate(f->fd, 0) < 0 || lseek(f->fd, 0, SEEK_SET) < 0)
-            err_sys(&f->write_err, "truncate the file of blob %s", f->expected_digest);
+    /* A streamed blob goes on where the last attempt stopped. */
+    f->range_sent = f->fd >= 0 && f->delivered > 0 && f->delivered < f->expected_size;
+    if (f->range_sent) {
+        char range[32];
+
+        snprintf(range, sizeof(range), "%llu-", (unsigned long long)f->delivered);
+        curl_easy_setopt(f->easy, CURLOPT_RANGE, range);
+    } else {
+        curl_easy_setopt(f->easy, CURLOPT_RANGE, NULL);
     }
 }
 
@@ -520,6 +631,20 @@ static void fetch_submit(struct registry_fetch *f)
     curl_multi_add_handle(f->r->multi, f->easy);
 }
 
+/*
+ * Mark each connection close-on-exec, as every fd of crispd is: libcurl
+ * leaves the flag to the application, and a program crispd starts must
+ * not hold a registry connection open.
+ */
+static int on_sockopt(void *data, curl_socket_t fd, curlsocktype purpose)
+{
+    (void)data;
+    (void)purpose;
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+        return CURL_SOCKOPT_ERROR;
+    return CURL_SOCKOPT_OK;
+}
+
 /* The first endpoint a new fetch tries: the first one not known to be down. */
 static size_t first_endpoint(const struct registry *r)
 {
@@ -564,6 +689,7 @@ static struct registry_fetch *fetch_new(struct registry *r, enum fetch_kind kind
     /* Less than 1 byte/s over the progress timeout: nothing arrived, so cancel. */
     curl_easy_setopt(f->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(f->easy, CURLOPT_LOW_SPEED_TIME, r->progress_timeout_s);
+    curl_easy_setopt(f->easy, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
     curl_easy_setopt(f->easy, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(f->easy, CURLOPT_HEADERDATA, f);
     curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, on_write);
@@ -774,6 +900,15 @@ static int check_content(struct registry_fetch *f, struct err **err)
     unsigned int md_len = 0;
     char hex[2 * EVP_MAX_MD_SIZE + 1];
 
+    if (f->fd >= 0) {
+        /* The unpack process checks the digest of a streamed blob. */
+        if (f->delivered != f->expected_size)
+            return err_status(err, GRPC_STATUS_FAILED_PRECONDITION,
+                              "blob %s: size %llu does not match the expected %llu",
+                              f->expected_digest, (unsigned long long)f->delivered,
+                              (unsigned long long)f->expected_size);
+        return 0;
+    }
     EVP_DigestFinal_ex(f->sha, md, &md_len);
     hex_encode(md, md_len, hex);
     f->digest = xasprintf(DIGEST_PREFIX "%s", hex);
@@ -942,7 +1077,7 @@ static void fetch_done(struct registry_fetch *f, CURLcode result)
         fetch_failover(f, e, false, false);
         return;
     }
-    if (code != 200) {
+    if (code != 200 && !(code == 206 && f->range_sent)) {
         _cleanup_free_ char *detail = registry_error_text(&f->error_body);
 
         err_status(&e, status_of_http(code), "GET %s: HTTP status %ld%s%s", f->url, code,
@@ -954,8 +1089,41 @@ static void fetch_done(struct registry_fetch *f, CURLcode result)
         fetch_failover(f, e, false, false);
         return;
     }
+    if (f->spill_len > 0) {
+        f->finish_pending = true;
+        return;
+    }
     f->cb(f->data, f, NULL);
     fetch_free(f);
+}
+
+static void on_pipe_writable(evutil_socket_t fd, short what, void *arg)
+{
+    struct registry_fetch *f = arg;
+
+    (void)fd;
+    (void)what;
+    if (flush_spill(f) < 0) {
+        if (f->finish_pending)
+            fetch_fail(f, TAKE_PTR(f->write_err));
+        else if (f->paused)
+            /* The chunk libcurl passes again fails on write_err and ends the transfer. */
+            curl_easy_pause(f->easy, CURLPAUSE_CONT);
+        return;
+    }
+    if (f->spill_len > 0) {
+        event_add(f->pipe_ev, NULL);
+        return;
+    }
+    if (f->finish_pending) {
+        f->cb(f->data, f, NULL);
+        fetch_free(f);
+        return;
+    }
+    if (f->paused) {
+        f->paused = false;
+        curl_easy_pause(f->easy, CURLPAUSE_CONT);
+    }
 }
 
 static void process_messages(struct registry *r)
@@ -972,6 +1140,43 @@ static void process_messages(struct registry *r)
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f);
         fetch_done(f, result);
     }
+}
+
+/* ---- Content-Range ---- */
+
+/* A decimal number of 1 to 19 digits at *p, which moves past it. */
+static int parse_decimal(const char **p, uint64_t *ret)
+{
+    uint64_t v = 0;
+    size_t n = 0;
+
+    while (**p >= '0' && **p <= '9' && n < 19) {
+        v = v * 10 + (uint64_t)(**p - '0');
+        (*p)++;
+        n++;
+    }
+    if (n == 0 || (**p >= '0' && **p <= '9'))
+        return -1;
+    *ret = v;
+    return 0;
+}
+
+int content_range_start(const char *value, uint64_t *ret)
+{
+    const char *p = value;
+    uint64_t first, last, complete;
+
+    if (strncmp(p, "bytes ", 6) != 0)
+        return -1;
+    p += 6;
+    if (parse_decimal(&p, &first) < 0 || *p++ != '-' || parse_decimal(&p, &last) < 0 ||
+        last < first || *p++ != '/')
+        return -1;
+    if (strcmp(p, "*") != 0 && (parse_decimal(&p, &complete) < 0 || *p != '\0' ||
+                                last >= complete))
+        return -1;
+    *ret = first;
+    return 0;
 }
 
 /* ---- WWW-Authenticate ---- */

@@ -84,6 +84,7 @@ struct image_store {
     struct pull_task **pulls;
     size_t n_pulls;
     struct event *curl_unload_ev; /* created by pull.c at the first pull that ends */
+    char *unpack_helper;
 };
 
 static struct image_rec *rec_of(struct image *img)
@@ -865,6 +866,7 @@ void image_store_free(struct image_store *s)
     if (s->curl_unload_ev)
         event_free(s->curl_unload_ev);
     free(s->root);
+    free(s->unpack_helper);
     free(s->content);
     free(s->ingest);
     free(s->snapshots);
@@ -882,6 +884,17 @@ void image_store_free(struct image_store *s)
 const char *store_root(const struct image_store *s)
 {
     return s->root;
+}
+
+void image_store_set_unpack_helper(struct image_store *s, const char *path)
+{
+    free(s->unpack_helper);
+    s->unpack_helper = xstrdup(path);
+}
+
+const char *store_unpack_helper(const struct image_store *s)
+{
+    return s->unpack_helper ? s->unpack_helper : CRISP_LIBEXECDIR "/crisp-unpack";
 }
 
 struct image *const *image_store_list(struct image_store *s, size_t *ret_n)

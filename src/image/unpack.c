@@ -22,7 +22,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 
 #include "image/archive-shim.h"
 #include "image/internal.h"
@@ -41,8 +41,7 @@
 #define WHITEOUT_OPAQUE_NAME ".wh..wh..opq"
 #define OVERLAY_XATTR_PREFIX "trusted.overlay."
 #define READ_BLOCK_SIZE (128 * 1024)
-/* An error message from the child fits in one pipe write, which is then atomic. */
-#define CHILD_MESSAGE_MAX 4000
+
 
 int tar_path_clean(const char *name, char **ret, struct err **err)
 {
@@ -98,7 +97,6 @@ enum whiteout_kind whiteout_parse(const char *path, char **ret_dir, char **ret_n
 }
 
 DEFINE_CLEANUP_FUNC(struct archive *, archive_read_free)
-DEFINE_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free)
 
 static void archive_write_freep(struct archive **a)
 {
@@ -212,7 +210,7 @@ static int apply_root_entry(int root_fd, struct archive_entry *e, struct err **e
 
 struct layer_stream {
     struct archive *raw; /* the decompressed blob, as one "raw" entry */
-    EVP_MD_CTX *sha;
+    struct sha256_ctx sha;
     uint64_t total;
     char buf[READ_BLOCK_SIZE];
 };
@@ -233,7 +231,7 @@ static la_ssize_t layer_stream_read(struct archive *a, void *data, const void **
                           (unsigned long long)LAYER_MAX_BYTES);
         return -1;
     }
-    EVP_DigestUpdate(s->sha, s->buf, (size_t)n);
+    sha256_update(&s->sha, (size_t)n, (const uint8_t *)s->buf);
     *ret_buf = s->buf;
     return n;
 }
@@ -317,11 +315,21 @@ static int extract_entries(struct archive *tar, struct archive *disk, int root_f
     return 0;
 }
 
+/* The digest's hex part matches sha's: "sha256:<hex>" of the bytes hashed. */
+static bool sha256_matches(struct sha256_ctx *sha, const char *digest,
+                           char hex[2 * SHA256_DIGEST_SIZE + 1])
+{
+    uint8_t md[SHA256_DIGEST_SIZE];
+
+    sha256_digest(sha, sizeof(md), md);
+    hex_encode(md, sizeof(md), hex);
+    return strncmp(digest, DIGEST_PREFIX, strlen(DIGEST_PREFIX)) == 0 &&
+           strcmp(digest + strlen(DIGEST_PREFIX), hex) == 0;
+}
+
 static int check_diff_id(struct layer_stream *s, const char *diff_id, struct err **err)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
-    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    char hex[2 * SHA256_DIGEST_SIZE + 1];
 
     /* The tar reader stops at the end-of-archive blocks; the digest covers everything after. */
     for (;;) {
@@ -337,28 +345,77 @@ static int check_diff_id(struct layer_stream *s, const char *diff_id, struct err
             return err_status(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
                               "uncompressed layer larger than %llu bytes",
                               (unsigned long long)LAYER_MAX_BYTES);
-        EVP_DigestUpdate(s->sha, s->buf, (size_t)n);
+        sha256_update(&s->sha, (size_t)n, (const uint8_t *)s->buf);
     }
-    EVP_DigestFinal_ex(s->sha, md, &md_len);
-    hex_encode(md, md_len, hex);
-    if (strcmp(diff_id + strlen(DIGEST_PREFIX), hex) != 0)
+    if (!sha256_matches(&s->sha, diff_id, hex))
         return err_status(err, GRPC_STATUS_FAILED_PRECONDITION,
                           "layer content has digest sha256:%s, but the image config says %s", hex,
                           diff_id);
     return 0;
 }
 
-static int extract_layer(int blob_fd, int dir_fd, const char *diff_id, struct err **err)
+/*
+ * Where the compressed layer comes from: a stored blob, read as is, or a
+ * pipe from the reactor's download, whose bytes are also written to the
+ * blob file and hashed on the way.
+ */
+struct blob_source {
+    int in_fd;
+    int out_fd;       /* -1 for a stored blob */
+    const char *path; /* of the blob file, for messages */
+    bool streamed;    /* hash, count and store what arrives */
+    struct sha256_ctx sha;
+    uint64_t total;
+    struct err *err;  /* the first failure to write the blob file */
+    char buf[READ_BLOCK_SIZE];
+};
+
+/* Read the next block into s->buf: its length, 0 at the end, or -1 with errno. */
+static ssize_t source_next(struct blob_source *s)
+{
+    ssize_t n;
+
+    do
+        n = read(s->in_fd, s->buf, sizeof(s->buf));
+    while (n < 0 && errno == EINTR);
+    if (n <= 0 || !s->streamed)
+        return n;
+    sha256_update(&s->sha, (size_t)n, (const uint8_t *)s->buf);
+    s->total += (uint64_t)n;
+    if (!s->err && write_full(s->out_fd, s->buf, (size_t)n) < 0)
+        err_sys(&s->err, "write blob '%s'", s->path);
+    return n;
+}
+
+static la_ssize_t source_read(struct archive *a, void *data, const void **ret_buf)
+{
+    struct blob_source *s = data;
+    ssize_t n = source_next(s);
+
+    if (n < 0) {
+        archive_set_error(a, errno, "read blob: %s", strerror(errno));
+        return -1;
+    }
+    if (s->err) {
+        /* The blob file cannot be kept, so the snapshot cannot either. */
+        archive_set_error(a, EIO, "%s", s->err->msg);
+        return -1;
+    }
+    *ret_buf = s->buf;
+    return n;
+}
+
+static int extract_layer(struct blob_source *src, int dir_fd, const char *diff_id,
+                         struct err **err)
 {
     _cleanup_(archive_read_freep) struct archive *raw = archive_read_new();
     _cleanup_(archive_read_freep) struct archive *tar = archive_read_new();
     _cleanup_(archive_write_freep) struct archive *disk = archive_write_disk_new();
     _cleanup_free_ struct layer_stream *s = xzalloc(sizeof(*s));
-    _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *sha = EVP_MD_CTX_new();
     struct archive_entry *e;
     int r;
 
-    if (!raw || !tar || !disk || !sha)
+    if (!raw || !tar || !disk)
         abort();
     /*
      * libarchive's SECURE flags check paths relative to the working
@@ -367,13 +424,12 @@ static int extract_layer(int blob_fd, int dir_fd, const char *diff_id, struct er
      */
     if (fchdir(dir_fd) < 0)
         return err_sys(err, "change to the layer directory");
-    EVP_DigestInit_ex(sha, EVP_sha256(), NULL);
-    s->sha = sha;
+    sha256_init(&s->sha);
     s->raw = raw;
 
     archive_read_support_filter_all(raw);
     archive_read_support_format_raw(raw);
-    if (archive_read_open_fd(raw, blob_fd, READ_BLOCK_SIZE) != ARCHIVE_OK)
+    if (archive_read_open(raw, src, NULL, source_read, NULL) != ARCHIVE_OK)
         return err_status(err, GRPC_STATUS_INVALID_ARGUMENT, "open layer: %s",
                           archive_error_string(raw));
     r = archive_read_next_header(raw, &e);
@@ -400,175 +456,87 @@ static int extract_layer(int blob_fd, int dir_fd, const char *diff_id, struct er
     return 0;
 }
 
-int unpack_layer(int blob_fd, int dir_fd, const char *diff_id, struct err **err)
+/* ---- one layer, as crisp-unpack runs it ---- */
+
+/* Read the rest of a streamed blob, then check its size and digest and make it durable. */
+static int finish_blob(const struct unpack_spec *spec, struct blob_source *s, struct err **err)
 {
-    if (archive_shim_load(err) < 0)
+    char hex[2 * SHA256_DIGEST_SIZE + 1];
+    ssize_t n;
+
+    while ((n = source_next(s)) > 0)
+        ;
+    if (n < 0)
+        return err_sys(err, "read blob %s from the download", spec->blob_digest);
+    if (s->err) {
+        *err = TAKE_PTR(s->err);
         return -1;
-    return extract_layer(blob_fd, dir_fd, diff_id, err);
-}
-
-/* ---- the child process ---- */
-
-struct unpack_job {
-    struct proc_watch *watch;
-    pid_t pid;
-    int pidfd;
-    int msg_fd; /* read end of the pipe the child reports its error on */
-    char *tmp_dir;
-    unpack_done_fn cb;
-    void *data;
-};
-
-static void write_all(int fd, const char *s, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, s, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        s += n;
-        len -= (size_t)n;
     }
+    if (s->total != spec->blob_size)
+        return err_status(err, GRPC_STATUS_FAILED_PRECONDITION,
+                          "blob %s: the download ended after %llu of %llu bytes",
+                          spec->blob_digest, (unsigned long long)s->total,
+                          (unsigned long long)spec->blob_size);
+    if (!sha256_matches(&s->sha, spec->blob_digest, hex))
+        return err_status(err, GRPC_STATUS_FAILED_PRECONDITION,
+                          "blob %s: digest mismatch: the content has digest " DIGEST_PREFIX "%s",
+                          spec->blob_digest, hex);
+    /* The blob is renamed into the store afterwards: its data must be on disk first. */
+    if (fsync(s->out_fd) < 0)
+        return err_sys(err, "fsync blob '%s'", spec->blob_path);
+    return 0;
 }
 
-static int child_run(const struct unpack_spec *spec, struct err **err)
+static int extract_into(const struct unpack_spec *spec, struct blob_source *src, struct err **err)
 {
-    _cleanup_close_ int blob_fd = open(spec->blob_path, O_RDONLY | O_CLOEXEC);
-    _cleanup_free_ char *fs = NULL;
+    _cleanup_free_ char *fs = path_join(spec->tmp_dir, "fs");
     _cleanup_close_ int fs_fd = -EBADF;
 
-    if (blob_fd < 0)
-        return err_sys(err, "open blob '%s'", spec->blob_path);
-    /* The blob is renamed into the store afterwards: its data must be on disk first. */
-    if (fsync(blob_fd) < 0)
-        return err_sys(err, "fsync blob '%s'", spec->blob_path);
-    if (!spec->tmp_dir)
-        return 0;
-
-    fs = path_join(spec->tmp_dir, "fs");
     if (mkdir(spec->tmp_dir, 0700) < 0 || mkdir(fs, 0755) < 0)
         return err_sys(err, "mkdir '%s'", fs);
     fs_fd = open(fs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fs_fd < 0)
         return err_sys(err, "open '%s'", fs);
-    return unpack_layer(blob_fd, fs_fd, spec->diff_id, err);
+    if (archive_shim_load(err) < 0)
+        return -1;
+    return extract_layer(src, fs_fd, spec->diff_id, err);
 }
 
 /*
- * Nice value of the unpack child.  Decompressing and hashing a layer keeps a
- * CPU busy, and at the reactor's own priority it took the CPU from the
- * reactor: ListContainers answered several times slower during pulls on a
- * 2-CPU machine (bench/RESULTS.md).  At nice 10 the scheduler gives the
- * reactor about nine times the child's share when both want a CPU.
+ * A streamed blob is read to its end whatever happens to the extraction,
+ * so that the reactor's writes never meet a closed pipe, and so that a
+ * corrupt blob is reported as such rather than as the tar error it causes.
  */
-#define UNPACK_NICE 10
-
-static _Noreturn void child_main(const struct unpack_spec *spec, int msg_fd)
+int unpack_run(const struct unpack_spec *spec, struct err **err)
 {
-    _cleanup_err_ struct err *e = NULL;
+    _cleanup_free_ struct blob_source *src = xzalloc(sizeof(*src));
+    _cleanup_close_ int blob_fd = -EBADF;
+    _cleanup_err_ struct err *extract_err = NULL;
+    int blob_pipe = spec->blob_pipe;
 
-    /* Best effort: a failure leaves the child at the reactor's priority. */
-    setpriority(PRIO_PROCESS, 0, UNPACK_NICE);
-    if (child_run(spec, &e) < 0) {
-        _cleanup_free_ char *text = err_text(e);
-        char status = (char)err_grpc_status(e);
-        size_t len = strlen(text);
-
-        if (len > CHILD_MESSAGE_MAX)
-            len = CHILD_MESSAGE_MAX;
-        write_all(msg_fd, &status, 1);
-        write_all(msg_fd, text, len);
-        _exit(1);
+    src->path = spec->blob_path;
+    src->out_fd = -1;
+    if (blob_pipe >= 0) {
+        src->streamed = true;
+        sha256_init(&src->sha);
+        src->in_fd = blob_pipe;
+        blob_fd = open(spec->blob_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (blob_fd < 0)
+            err_sys(&src->err, "create blob '%s'", spec->blob_path);
+        src->out_fd = blob_fd;
+    } else {
+        blob_fd = open(spec->blob_path, O_RDONLY | O_CLOEXEC);
+        if (blob_fd < 0)
+            return err_sys(err, "open blob '%s'", spec->blob_path);
+        src->in_fd = blob_fd;
     }
-    _exit(0);
-}
-
-static void job_free(struct unpack_job *j)
-{
-    proc_watch_free(j->watch);
-    if (j->pidfd >= 0)
-        close(j->pidfd);
-    if (j->msg_fd >= 0)
-        close(j->msg_fd);
-    free(j->tmp_dir);
-    free(j);
-}
-
-static void on_child_exit(void *data, pid_t pid, int exit_code, int sig)
-{
-    struct unpack_job *j = data;
-    _cleanup_err_ struct err *e = NULL;
-    char buf[CHILD_MESSAGE_MAX + 2];
-    ssize_t n;
-
-    (void)pid;
-    if (!j->cb) {
-        /*
-         * Cancelled: the child is gone, so its partial tree can go too.
-         * NOTE: rm_rf runs on the reactor and blocks it for a large tree.
-         */
-        if (j->tmp_dir)
-            rm_rf(j->tmp_dir, NULL);
-        job_free(j);
-        return;
+    if (spec->tmp_dir && !src->err)
+        extract_into(spec, src, &extract_err);
+    if (blob_pipe >= 0 && finish_blob(spec, src, err) < 0)
+        return -1;
+    if (extract_err) {
+        *err = TAKE_PTR(extract_err);
+        return -1;
     }
-    if (exit_code != 0) {
-        n = read(j->msg_fd, buf, sizeof(buf) - 1);
-        if (n >= 2) {
-            buf[n] = '\0';
-            err_status(&e, (enum grpc_status)buf[0], "%s", buf + 1);
-        } else if (sig) {
-            err_status(&e, GRPC_STATUS_INTERNAL, "layer unpack process killed by signal %d", sig);
-        } else {
-            err_status(&e, GRPC_STATUS_INTERNAL, "layer unpack process exited with status %d",
-                       exit_code);
-        }
-        if (j->tmp_dir)
-            rm_rf(j->tmp_dir, NULL);
-    }
-    j->cb(j->data, e);
-    job_free(j);
-}
-
-struct unpack_job *unpack_start(struct event_base *base, const struct unpack_spec *spec,
-                                unpack_done_fn cb, void *data, struct err **err)
-{
-    struct unpack_job *j;
-    int pipe_fds[2];
-    pid_t pid;
-    int pidfd = -1;
-
-    if (pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) < 0)
-        return err_sys(err, "create pipe"), NULL;
-    pid = proc_clone(0, &pidfd, err);
-    if (pid < 0) {
-        close(pipe_fds[0]);
-        close(pipe_fds[1]);
-        return NULL;
-    }
-    if (pid == 0) {
-        close(pipe_fds[0]);
-        child_main(spec, pipe_fds[1]);
-    }
-    close(pipe_fds[1]);
-
-    j = xzalloc(sizeof(*j));
-    j->pid = pid;
-    j->pidfd = pidfd;
-    j->msg_fd = pipe_fds[0];
-    j->tmp_dir = spec->tmp_dir ? xstrdup(spec->tmp_dir) : NULL;
-    j->cb = cb;
-    j->data = data;
-    j->watch = proc_watch_new(base, pid, pidfd, on_child_exit, j);
-    return j;
-}
-
-void unpack_cancel(struct unpack_job *j)
-{
-    if (!j)
-        return;
-    j->cb = NULL;
-    proc_signal(j->pidfd, SIGKILL, NULL);
+    return 0;
 }

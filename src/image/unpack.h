@@ -2,24 +2,48 @@
 #ifndef CRISP_IMAGE_UNPACK_H
 #define CRISP_IMAGE_UNPACK_H
 
+#include <stdint.h>
+
 #include "util/err.h"
 
 struct event_base;
 struct unpack_job;
 
 struct unpack_spec {
-    const char *blob_path; /* the verified layer blob; fsynced by the child */
-    const char *tmp_dir;   /* created by the child, which extracts into tmp_dir/fs; NULL to only fsync */
-    const char *diff_id;   /* digest the uncompressed layer must have */
+    /*
+     * -1 to unpack the stored blob at blob_path.  Else the read end of a
+     * pipe the blob arrives on: the child creates blob_path, writes the
+     * blob to it, checks blob_digest and blob_size, and fsyncs it.  The
+     * child reads the pipe to its end even when the unpack fails.
+     */
+    int blob_pipe;
+    const char *blob_path;
+    const char *blob_digest;
+    uint64_t blob_size;
+    const char *tmp_dir; /* created by the child, which extracts into tmp_dir/fs; NULL for none */
+    const char *diff_id; /* digest the uncompressed layer must have */
 };
 
-/* Called once with NULL or the error; after an error tmp_dir is already removed. */
+/*
+ * Unpack one layer as spec says, in this process: what crisp-unpack runs.
+ * Blocks for as long as the blob takes to arrive and extract.
+ */
+int unpack_run(const struct unpack_spec *spec, struct err **err);
+
+/* Called once with NULL or the error; after an error tmp_dir and a streamed blob_path are removed. */
 typedef void (*unpack_done_fn)(void *data, const struct err *err);
 
-/* Start the child; cb reports from the reactor after this returns. */
-struct unpack_job *unpack_start(struct event_base *base, const struct unpack_spec *spec,
-                                unpack_done_fn cb, void *data, struct err **err);
-/* Kill the child; cb is not called, and its partial directory is removed once it has exited. */
+/*
+ * Run the crisp-unpack program at helper_path on spec (its blob_pipe is
+ * passed on as the program's standard input); cb reports from the reactor
+ * after this returns.
+ */
+struct unpack_job *unpack_start(struct event_base *base, const char *helper_path,
+                                const struct unpack_spec *spec, unpack_done_fn cb, void *data,
+                                struct err **err);
+/* Kill the child; cb is not called, and its partial files are removed once it has exited. */
 void unpack_cancel(struct unpack_job *j);
+/* Kill the child; cb is called, with an error, once it has exited and its partial files are gone. */
+void unpack_kill(struct unpack_job *j);
 
 #endif

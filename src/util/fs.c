@@ -49,29 +49,35 @@ static int fsync_parent(const char *path)
     return fsync(fd);
 }
 
+int write_full(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct err **err)
 {
     _cleanup_free_ char *tmp = xasprintf("%s.tmp-%d", path, (int)getpid());
     _cleanup_close_ int fd = -EBADF;
-    const char *p = data;
-    size_t left = len;
 
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
         return err_sys(err, "create '%s'", tmp);
-
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
-
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            err_sys(err, "write '%s'", tmp);
-            unlink(tmp);
-            return -1;
-        }
-        p += n;
-        left -= (size_t)n;
+    if (write_full(fd, data, len) < 0) {
+        err_sys(err, "write '%s'", tmp);
+        unlink(tmp);
+        return -1;
     }
     if (fsync(fd) < 0) {
         err_sys(err, "fsync '%s'", tmp);

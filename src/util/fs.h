@@ -10,6 +10,9 @@
 /* Create path and its missing parents with mode; an existing directory is fine. */
 int mkdir_p(const char *path, mode_t mode, struct err **err);
 
+/* Write all of data to fd, going on after EINTR and short writes: 0, or -1 with errno. */
+int write_full(int fd, const void *data, size_t len);
+
 /* Write data to path atomically: a temporary file beside it, fsync, rename, fsync of the directory. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct err **err);
 

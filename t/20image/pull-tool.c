@@ -17,6 +17,7 @@
 
 #include "image/image.h"
 #include "util/cleanup.h"
+#include "util/fs.h"
 #include "util/xalloc.h"
 
 struct result {
@@ -110,6 +111,21 @@ int main(int argc, char **argv)
 
         fprintf(stderr, "%s\n", msg);
         return 1;
+    }
+    {
+        /* crisp-unpack of the same build: CRISP_BUILDDIR, else two levels above this tool. */
+        const char *builddir = getenv("CRISP_BUILDDIR");
+        _cleanup_free_ char *helper = builddir ? path_join(builddir, "crisp-unpack") : NULL;
+
+        if (!helper) {
+            _cleanup_free_ char *self = xstrdup(argv[0]);
+            char *slash = strrchr(self, '/');
+
+            if (slash)
+                *slash = '\0';
+            helper = xasprintf("%s/../../crisp-unpack", slash ? self : ".");
+        }
+        image_store_set_unpack_helper(r.store, helper);
     }
     if (!image_pull_start(r.store, r.base, &opts, argv[2], &auth, on_pulled, &r, &e)) {
         _cleanup_free_ char *msg = err_text(e);

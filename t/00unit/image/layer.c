@@ -157,11 +157,45 @@ static void test_challenges(void)
     }
 }
 
+static void test_content_ranges(void)
+{
+    static const struct {
+        const char *value;
+        int r;
+        uint64_t first;
+    } cases[] = {
+        {"bytes 515725-1031449/1031450", 0, 515725},
+        {"bytes 0-0/1", 0, 0},
+        {"bytes 42-99/*", 0, 42},
+        {"bytes 18446744073709551-18446744073709552/18446744073709553", 0, 18446744073709551ULL},
+        {"bytes 10-9/100", -1, 0},
+        {"bytes 10-100/100", -1, 0},
+        {"bytes 10-20/100 ", -1, 0},
+        {"bytes -20/100", -1, 0},
+        {"bytes */100", -1, 0},
+        {"items 0-1/2", -1, 0},
+        {"bytes 12345678901234567890-12345678901234567891/*", -1, 0},
+        {"bytes 1-2", -1, 0},
+        {"", -1, 0},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        uint64_t first = 0;
+
+        is_int(content_range_start(cases[i].value, &first), cases[i].r, "Content-Range '%s'",
+               cases[i].value);
+        if (cases[i].r == 0)
+            ok(first == cases[i].first, "Content-Range '%s' starts at %llu", cases[i].value,
+               (unsigned long long)cases[i].first);
+    }
+}
+
 int main(void)
 {
     test_digests();
     test_tar_paths();
     test_whiteouts();
     test_challenges();
+    test_content_ranges();
     return tap_done();
 }

@@ -1,0 +1,213 @@
+/*
+ * The reactor's side of layer unpacking: run crisp-unpack for one layer
+ * and report its end.  The program is started with posix_spawn(3), which
+ * glibc implements with a vfork-style clone: unlike a fork of the reactor,
+ * it copies no page tables and leaves no copy-on-write pages behind, so
+ * starting three helpers at the start of a pull costs the reactor neither
+ * page faults afterwards nor the helpers' share of its memory.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "image/unpack.h"
+#include "platform/platform.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/xalloc.h"
+
+/* crisp-unpack writes a status byte and at most this much text on fd 3. */
+#define HELPER_MESSAGE_MAX 4000
+
+extern char **environ;
+
+struct unpack_job {
+    struct proc_watch *watch;
+    pid_t pid;
+    int pidfd;
+    int msg_fd;     /* read end of the pipe the child reports its error on */
+    char *tmp_dir;
+    char *blob_tmp; /* the blob file a streamed download writes, removed on failure */
+    unpack_done_fn cb;
+    void *data;
+};
+
+static void job_free(struct unpack_job *j)
+{
+    proc_watch_free(j->watch);
+    if (j->pidfd >= 0)
+        close(j->pidfd);
+    if (j->msg_fd >= 0)
+        close(j->msg_fd);
+    free(j->tmp_dir);
+    free(j->blob_tmp);
+    free(j);
+}
+
+/* Remove what a failed or killed child leaves behind. */
+static void job_clean(struct unpack_job *j)
+{
+    /* NOTE: rm_rf runs on the reactor and blocks it for a large tree. */
+    if (j->tmp_dir)
+        rm_rf(j->tmp_dir, NULL);
+    if (j->blob_tmp)
+        unlink(j->blob_tmp);
+}
+
+static void on_child_exit(void *data, pid_t pid, int exit_code, int sig)
+{
+    struct unpack_job *j = data;
+    _cleanup_err_ struct err *e = NULL;
+    char buf[HELPER_MESSAGE_MAX + 2];
+    ssize_t n;
+
+    (void)pid;
+    if (!j->cb) {
+        job_clean(j);
+        job_free(j);
+        return;
+    }
+    if (exit_code != 0 || sig) {
+        n = read(j->msg_fd, buf, sizeof(buf) - 1);
+        if (n >= 2) {
+            buf[n] = '\0';
+            err_status(&e, (enum grpc_status)buf[0], "%s", buf + 1);
+        } else if (sig) {
+            err_status(&e, GRPC_STATUS_INTERNAL, "layer unpack process killed by signal %d", sig);
+        } else {
+            err_status(&e, GRPC_STATUS_INTERNAL, "layer unpack process exited with status %d",
+                       exit_code);
+        }
+        job_clean(j);
+    }
+    j->cb(j->data, e);
+    job_free(j);
+}
+
+/* A copy of fd at 10 or above, so that the child's dup2 onto 0 and 3 never meets it there. */
+static int fd_above_stdio(int fd, struct err **err)
+{
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+
+    if (copy < 0)
+        return err_sys(err, "duplicate fd %d", fd);
+    return copy;
+}
+
+static pid_t spawn_helper(const char *helper_path, char *const argv[], int stdin_fd, int msg_fd,
+                          struct err **err)
+{
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    sigset_t none, all;
+    pid_t pid = -1;
+    int r;
+
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attr);
+    if (stdin_fd >= 0)
+        posix_spawn_file_actions_adddup2(&actions, stdin_fd, 0);
+    else
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, msg_fd, 3);
+    /*
+     * Not every fd of the reactor is close-on-exec: libcurl's multi handle
+     * makes its wake-up socket pair without the flag.
+     */
+    posix_spawn_file_actions_addclosefrom_np(&actions, 4);
+    /* The reactor blocks the signals its signalfd reads and ignores SIGPIPE. */
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    r = posix_spawn(&pid, helper_path, &actions, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    if (r != 0) {
+        errno = r;
+        return err_sys(err, "start '%s'", helper_path);
+    }
+    return pid;
+}
+
+struct unpack_job *unpack_start(struct event_base *base, const char *helper_path,
+                                const struct unpack_spec *spec, unpack_done_fn cb, void *data,
+                                struct err **err)
+{
+    _cleanup_close_ int msg_r = -EBADF, msg_w = -EBADF, blob_in = -EBADF;
+    char size[24];
+    char *argv[] = {
+        (char *)"crisp-unpack",
+        (char *)(spec->blob_pipe >= 0 ? "--stream" : "--stored"),
+        (char *)spec->blob_path,
+        (char *)(spec->blob_digest ? spec->blob_digest : ""),
+        size,
+        (char *)(spec->tmp_dir ? spec->tmp_dir : ""),
+        (char *)(spec->diff_id ? spec->diff_id : ""),
+        NULL,
+    };
+    struct unpack_job *j;
+    int fds[2];
+    pid_t pid;
+    int pidfd;
+
+    snprintf(size, sizeof(size), "%llu", (unsigned long long)spec->blob_size);
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+        return err_sys(err, "create pipe"), NULL;
+    msg_r = fds[0];
+    msg_w = fd_above_stdio(fds[1], err);
+    close(fds[1]);
+    if (msg_w < 0)
+        return NULL;
+    if (spec->blob_pipe >= 0) {
+        blob_in = fd_above_stdio(spec->blob_pipe, err);
+        if (blob_in < 0)
+            return NULL;
+    }
+    pid = spawn_helper(helper_path, argv, blob_in, msg_w, err);
+    if (pid < 0)
+        return NULL;
+    pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0) {
+        /* Cannot happen to an unreaped child of ours; without a pidfd it cannot be watched. */
+        err_sys(err, "pidfd_open %d", (int)pid);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return NULL;
+    }
+
+    j = xzalloc(sizeof(*j));
+    j->pid = pid;
+    j->pidfd = pidfd;
+    j->msg_fd = TAKE_FD(msg_r);
+    j->tmp_dir = spec->tmp_dir ? xstrdup(spec->tmp_dir) : NULL;
+    j->blob_tmp = spec->blob_pipe >= 0 ? xstrdup(spec->blob_path) : NULL;
+    j->cb = cb;
+    j->data = data;
+    j->watch = proc_watch_new(base, pid, pidfd, on_child_exit, j);
+    return j;
+}
+
+void unpack_cancel(struct unpack_job *j)
+{
+    if (!j)
+        return;
+    j->cb = NULL;
+    proc_signal(j->pidfd, SIGKILL, NULL);
+}
+
+void unpack_kill(struct unpack_job *j)
+{
+    if (j)
+        proc_signal(j->pidfd, SIGKILL, NULL);
+}

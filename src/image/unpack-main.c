@@ -1,0 +1,82 @@
+/*
+ * crisp-unpack: unpack one image layer for crispd.
+ *
+ *   crisp-unpack --stream BLOB DIGEST SIZE DIR DIFF_ID
+ *   crisp-unpack --stored BLOB "" 0 DIR DIFF_ID
+ *
+ * --stream reads the blob from standard input, writes it to the new file
+ * BLOB and checks that it has DIGEST and SIZE; --stored reads the stored
+ * blob BLOB.  A non-empty DIR is created and the layer is extracted into
+ * DIR/fs; its uncompressed content must have the digest DIFF_ID.  On
+ * failure the program writes the gRPC status code as one byte, then the
+ * message, to fd 3, and exits with status 1.  crispd runs it; it is not
+ * meant to be run by hand.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "image/unpack.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+
+#define MESSAGE_FD 3
+/* Matches what crispd reads from the message pipe. */
+#define MESSAGE_MAX 4000
+
+/*
+ * Nice value of the helper.  Decompressing and hashing a layer keeps a
+ * CPU busy, and at the reactor's own priority it took the CPU from the
+ * reactor: ListContainers answered several times slower during pulls on a
+ * 2-CPU machine (bench/RESULTS.md).  At nice 10 the scheduler gives the
+ * reactor about nine times the helper's share when both want a CPU.
+ */
+#define UNPACK_NICE 10
+
+static _Noreturn void fail(struct err *e)
+{
+    _cleanup_free_ char *text = err_text(e);
+    char status = (char)err_grpc_status(e);
+    size_t len = strlen(text);
+
+    if (len > MESSAGE_MAX)
+        len = MESSAGE_MAX;
+    (void)write_full(MESSAGE_FD, &status, 1);
+    (void)write_full(MESSAGE_FD, text, len);
+    exit(1);
+}
+
+int main(int argc, char **argv)
+{
+    struct unpack_spec spec = {.blob_pipe = -1};
+    struct err *e = NULL;
+    char *end;
+
+    if (argc != 7 || (strcmp(argv[1], "--stream") != 0 && strcmp(argv[1], "--stored") != 0)) {
+        err_status(&e, GRPC_STATUS_INTERNAL,
+                   "usage: crisp-unpack --stream|--stored BLOB DIGEST SIZE DIR DIFF_ID");
+        fail(e);
+    }
+    if (strcmp(argv[1], "--stream") == 0)
+        spec.blob_pipe = STDIN_FILENO;
+    spec.blob_path = argv[2];
+    spec.blob_digest = argv[3];
+    errno = 0;
+    spec.blob_size = strtoull(argv[4], &end, 10);
+    if (errno != 0 || end == argv[4] || *end != '\0') {
+        err_status(&e, GRPC_STATUS_INTERNAL, "crisp-unpack: bad blob size '%s'", argv[4]);
+        fail(e);
+    }
+    spec.tmp_dir = argv[5][0] ? argv[5] : NULL;
+    spec.diff_id = argv[6];
+
+    /* Best effort: a failure leaves the helper at crispd's priority. */
+    setpriority(PRIO_PROCESS, 0, UNPACK_NICE);
+    if (unpack_run(&spec, &e) < 0)
+        fail(e);
+    return 0;
+}
