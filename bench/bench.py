@@ -560,6 +560,10 @@ class Sampler(threading.Thread):
             time.sleep(0.005)
 
 
+# Seconds of ListContainers polling without a pull, for the baseline of the pull rows.
+IDLE_POLL_S = 3.0
+
+
 class ListPoller:
     """Call ListContainers every 10 ms with the C client on its own connection until stopped."""
 
@@ -672,6 +676,15 @@ def bench_runtime(runtime, opts, refs, logdir):
     result["version_calls_per_s"] = version_throughput(opts, sock)
     log(f"Version throughput {result['version_calls_per_s']:.0f}/s")
 
+    # The same polling as during the pulls, with no pull: the baseline the
+    # pull rows compare to.  Back-to-back calls (list_containers_ms) run
+    # with warm caches and a CPU that never idles, and answer faster than
+    # calls 10 ms apart on any runtime.
+    poller = ListPoller(opts, runtime)
+    time.sleep(IDLE_POLL_S)
+    poller.stop()
+    result["list_containers_polled_ms"] = summary(poller.samples)
+
     pulls = {}
     for kind in ("big", "layers"):
         walls, peaks, lists = [], [], []
@@ -746,6 +759,10 @@ ROWS = [
      None),
     ("Version median, Python client", ("python_version_ms", "median"), "ms", None),
     ("Version, 8 clients", ("version_calls_per_s",), "calls/s", None),
+    ("ListContainers every 10 ms, no pull, median", ("list_containers_polled_ms", "median"),
+     "ms", None),
+    ("ListContainers every 10 ms, no pull, p90", ("list_containers_polled_ms", "p90"), "ms",
+     None),
     ("pull big image, median wall", ("pull", "big", "wall_s", "median"), "s", None),
     ("pull big image, peak daemon RSS", ("pull", "big", "peak_rss_kib"), "KiB", None),
     ("ListContainers during big pull, median", ("pull", "big", "list_containers_during_ms",
@@ -792,6 +809,29 @@ def table(results):
             met = ratio is not None and ratio <= target
             target_text = f"<= {target:.3g}: {'met' if met else 'NOT met'}"
         lines.append(f"| {label} | {unit} | {fmt(a)} | {fmt(b)} | {ratio_text} | {target_text} |")
+    return "\n".join(lines)
+
+
+# Each runtime against itself: ListContainers during a pull over the same polling without one.
+PULL_LOAD_TARGET = 2.0
+
+
+def pull_load_table(results):
+    """Return, per runtime, the median ListContainers latency during each pull kind over idle."""
+    lines = ["| runtime | during big pull / no pull | during 10-layer pull / no pull | target |",
+             "|---|---:|---:|---|"]
+    for name, result in results.items():
+        idle = lookup(result, ("list_containers_polled_ms", "median"))
+        cells = []
+        for kind in ("big", "layers"):
+            during = lookup(result, ("pull", kind, "list_containers_during_ms", "median"))
+            cells.append(during / idle if during is not None and idle else None)
+        text = ["-" if v is None else f"{v:.2f}" for v in cells]
+        target = ""
+        if name == "crisp":
+            met = all(v is not None and v <= PULL_LOAD_TARGET for v in cells)
+            target = f"<= {PULL_LOAD_TARGET:g}: {'met' if met else 'NOT met'}"
+        lines.append(f"| {name} | {text[0]} | {text[1]} | {target} |")
     return "\n".join(lines)
 
 
@@ -876,6 +916,8 @@ def main():
         json.dump(record, f, indent=2, sort_keys=True)
         f.write("\n")
     print(table(record["results"]))
+    print()
+    print(pull_load_table(record["results"]))
     print(f"\nbench: record written to {output}", file=sys.stderr)
 
 
