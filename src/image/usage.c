@@ -162,8 +162,14 @@ struct image_usage_job *image_store_usage_start(struct image_store *s, struct ev
         return NULL;
     }
     if (pid == 0) {
-        close(pipe_fds[0]);
-        child_main(store_root(s), pipe_fds[1]);
+        /*
+         * Keep only the message pipe: the walk may take long, and a copy of
+         * a layer's blob pipe held here would keep its crisp-unpack from
+         * seeing the end of the blob until the walk ends.
+         */
+        if (dup2(pipe_fds[1], 3) < 0 || close_range(4, ~0U, 0) < 0)
+            _exit(2);
+        child_main(store_root(s), 3);
     }
     close(pipe_fds[1]);
 
