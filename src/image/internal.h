@@ -202,9 +202,9 @@ struct auth_challenge {
 };
 
 /*
- * The first byte of a Content-Range header value, "bytes FIRST-LAST/COMPLETE"
- * with COMPLETE a number or an asterisk (RFC 9110 section 14.4): 0 with
- * *ret set, or -1 when the value is not of that form or LAST is below FIRST.
+ * Parse a Content-Range header value, "bytes FIRST-LAST/COMPLETE" with
+ * COMPLETE a number or an asterisk (RFC 9110 section 14.4): 0 with FIRST in
+ * *ret, or -1 when the value is not of that form or LAST is below FIRST.
  */
 int content_range_start(const char *value, uint64_t *ret);
 

@@ -40,7 +40,7 @@
 
 enum layer_state {
     LAYER_WAITING,     /* blob to download */
-    LAYER_DOWNLOADING, /* and stored and unpacked by the child on the way */
+    LAYER_DOWNLOADING, /* blob arriving, stored and unpacked by the child as it comes */
     LAYER_DOWNLOADED,  /* blob already stored, snapshot to unpack */
     LAYER_UNPACKING,
     LAYER_DONE,
@@ -136,8 +136,8 @@ static void pump(struct pull_task *p);
 /* ---- ending ---- */
 
 /*
- * Stop the layer's download and kill its child: on_unpacked sees the
- * child's end once its partial files are gone.
+ * Stop the layer's download and kill its child.  on_unpacked runs when the
+ * child has exited and its partial files are gone.
  */
 static void layer_abort(struct pull_layer *l)
 {
@@ -387,6 +387,18 @@ static void commit(struct pull_task *p)
 
 /* ---- layers ---- */
 
+/* Remove the blob and snapshot a layer's helper left for renaming. */
+static void layer_remove_tmp(struct pull_layer *l)
+{
+    if (l->blob_tmp && unlink(l->blob_tmp) < 0 && errno != ENOENT)
+        log_warn("image: remove '%s': %s", l->blob_tmp, strerror(errno));
+    if (l->snapshot_tmp)
+        rm_rf(l->snapshot_tmp, NULL);
+    free(l->blob_tmp);
+    free(l->snapshot_tmp);
+    l->blob_tmp = l->snapshot_tmp = NULL;
+}
+
 static void on_unpacked(void *data, const struct err *err)
 {
     struct pull_layer *l = data;
@@ -397,12 +409,8 @@ static void on_unpacked(void *data, const struct err *err)
     p->jobs--;
     if (p->finished) {
         /* Killed by pull_fail(), or done just before it. */
-        if (!err) {
-            if (l->blob_tmp)
-                unlink(l->blob_tmp);
-            if (l->snapshot_tmp)
-                rm_rf(l->snapshot_tmp, NULL);
-        }
+        if (!err)
+            layer_remove_tmp(l);
         if (p->jobs == 0)
             event_active(p->done_ev, 0, 0);
         return;
@@ -414,8 +422,10 @@ static void on_unpacked(void *data, const struct err *err)
     }
     if (l->fetch) {
         /* The child reads to the end of the pipe, which stays open until the download ends. */
-        err_status(&e, GRPC_STATUS_INTERNAL, "layer %s: the unpack process ended before the download",
+        err_status(&e, GRPC_STATUS_INTERNAL,
+                   "layer %s: the unpack process exited before the blob download finished",
                    l->digest);
+        layer_remove_tmp(l);
         pull_fail(p, e);
         return;
     }
@@ -424,7 +434,7 @@ static void on_unpacked(void *data, const struct err *err)
 
         if (rename(l->blob_tmp, path) < 0) {
             err_sys(&e, "rename '%s' to '%s'", l->blob_tmp, path);
-            unlink(l->blob_tmp);
+            layer_remove_tmp(l);
             pull_fail(p, e);
             return;
         }
@@ -460,7 +470,7 @@ static void on_blob(void *data, struct registry_fetch *f, const struct err *err)
 
     (void)f;
     l->fetch = NULL;
-    /* The end of the pipe tells the child the blob is complete. */
+    /* Closing the write end gives the child end-of-file: the blob is complete. */
     close(l->pipe_fd);
     l->pipe_fd = -1;
     if (err) {
@@ -762,7 +772,11 @@ static char *auth_key_compute(const struct registry_auth *auth)
     return key;
 }
 
-/* A running task for the same reference and credentials, or NULL. */
+/*
+ * A running task for the same reference and credentials, or NULL.  The
+ * registry options are not compared: crispd passes the same ones, from its
+ * configuration, to every pull.
+ */
 static struct pull_task *find_task(struct image_store *s, const char *ref_string,
                                    const char *auth_key)
 {

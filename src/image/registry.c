@@ -126,15 +126,16 @@ struct registry_fetch {
 
     /*
      * A blob streamed into a non-blocking pipe (fd >= 0).  delivered
-     * counts the bytes passed on, across attempts: a retry asks for the
-     * rest with a Range header, and skips what it already passed on when
-     * the server answers with the whole blob.  Bytes the pipe had no room
-     * for wait in spill; the transfer pauses until they are written.
+     * counts the bytes written to the pipe or spill, across attempts.  A
+     * retry requests the rest with a Range header, and skips the bytes
+     * already delivered when the server responds with the whole blob.
+     * Bytes the pipe had no room for wait in spill, and the transfer
+     * pauses until they are written.
      */
     int fd;
     uint64_t delivered;
     bool range_sent;
-    uint64_t range_start; /* from a 206 answer's Content-Range */
+    uint64_t range_start; /* from a 206 response's Content-Range */
     char *spill;
     size_t spill_len, spill_off, spill_cap;
     struct event *pipe_ev;
@@ -146,6 +147,7 @@ struct registry_fetch {
     EVP_MD_CTX *sha;
     uint64_t received;
     struct err *write_err;
+    struct err *range_err; /* a 206 response at the wrong offset, retried */
 
     char *content_type;
     char *www_authenticate;
@@ -275,6 +277,7 @@ static void fetch_free(struct registry_fetch *f)
     strbuf_done(&f->body);
     strbuf_done(&f->error_body);
     err_free(f->write_err);
+    err_free(f->range_err);
     if (f->post_body) {
         /* The OAuth2 body carries a refresh token. */
         explicit_bzero(f->post_body, strlen(f->post_body));
@@ -373,7 +376,7 @@ static int flush_spill(struct registry_fetch *f)
         if (w < 0 && errno == EAGAIN)
             return 0;
         if (w < 0) {
-            err_sys(&f->write_err, "pass blob %s on to the unpack process", f->expected_digest);
+            err_sys(&f->write_err, "write blob %s to the unpack process", f->expected_digest);
             return -1;
         }
         f->spill_off += (size_t)w;
@@ -394,7 +397,7 @@ static void wait_for_pipe(struct registry_fetch *f)
 
 /*
  * Pass a chunk of a blob's body on to the pipe.  base is the blob offset
- * the body of this answer starts at.
+ * the body of this response starts at.
  */
 static size_t write_stream(struct registry_fetch *f, const char *data, size_t len, uint64_t base)
 {
@@ -411,7 +414,7 @@ static size_t write_stream(struct registry_fetch *f, const char *data, size_t le
         return CURL_WRITEFUNC_PAUSE;
     }
     if (pos > f->delivered) {
-        err_status(&f->write_err, GRPC_STATUS_FAILED_PRECONDITION,
+        err_status(&f->range_err, GRPC_STATUS_UNAVAILABLE,
                    "%s: the registry resumed at byte %llu instead of %llu", f->url,
                    (unsigned long long)pos, (unsigned long long)f->delivered);
         return 0;
@@ -431,7 +434,7 @@ static size_t write_stream(struct registry_fetch *f, const char *data, size_t le
         return len + skip;
     w = write(f->fd, data, len);
     if (w < 0 && errno != EAGAIN && errno != EINTR) {
-        err_sys(&f->write_err, "pass blob %s on to the unpack process", f->expected_digest);
+        err_sys(&f->write_err, "write blob %s to the unpack process", f->expected_digest);
         return 0;
     }
     if (w < 0)
@@ -632,9 +635,9 @@ static void fetch_submit(struct registry_fetch *f)
 }
 
 /*
- * Mark each connection close-on-exec, as every fd of crispd is: libcurl
- * leaves the flag to the application, and a program crispd starts must
- * not hold a registry connection open.
+ * Mark each connection close-on-exec: libcurl leaves the flag to the
+ * application, and a program crispd starts must not hold a registry
+ * connection open.
  */
 static int on_sockopt(void *data, curl_socket_t fd, curlsocktype purpose)
 {
@@ -766,8 +769,16 @@ static enum grpc_status status_of_http(long code)
     }
 }
 
+/* Stop waiting for the pipe: the callback may close it. */
+static void stop_pipe_wait(struct registry_fetch *f)
+{
+    if (f->pipe_ev)
+        event_del(f->pipe_ev);
+}
+
 static void fetch_fail(struct registry_fetch *f, struct err *e)
 {
+    stop_pipe_wait(f);
     f->cb(f->data, f, e);
     err_free(e);
     fetch_free(f);
@@ -1066,6 +1077,16 @@ static void fetch_done(struct registry_fetch *f, CURLcode result)
         fetch_fail(f, e);
         return;
     }
+    if (f->range_err) {
+        fetch_failover(f, TAKE_PTR(f->range_err), true, false);
+        return;
+    }
+    if (result != CURLE_OK && f->fd >= 0 && f->delivered == f->expected_size) {
+        /* Every byte arrived before the failure: crisp-unpack checks the digest. */
+        log_debug("GET %s: %s after the last byte; the blob is complete", f->url,
+                  curl_easy_strerror(result));
+        result = CURLE_OK;
+    }
     if (result != CURLE_OK) {
         fetch_transfer_failed(f, result);
         return;
@@ -1075,6 +1096,12 @@ static void fetch_done(struct registry_fetch *f, CURLcode result)
         return;
     if (e) {
         fetch_failover(f, e, false, false);
+        return;
+    }
+    if (code == 206 && f->range_sent && f->range_start == UINT64_MAX) {
+        err_status(&e, GRPC_STATUS_UNAVAILABLE, "GET %s: HTTP status 206 without a valid Content-Range",
+                   f->url);
+        fetch_failover(f, e, true, false);
         return;
     }
     if (code != 200 && !(code == 206 && f->range_sent)) {
@@ -1093,6 +1120,7 @@ static void fetch_done(struct registry_fetch *f, CURLcode result)
         f->finish_pending = true;
         return;
     }
+    stop_pipe_wait(f);
     f->cb(f->data, f, NULL);
     fetch_free(f);
 }
@@ -1116,6 +1144,7 @@ static void on_pipe_writable(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (f->finish_pending) {
+        stop_pipe_wait(f);
         f->cb(f->data, f, NULL);
         fetch_free(f);
         return;
@@ -1144,7 +1173,7 @@ static void process_messages(struct registry *r)
 
 /* ---- Content-Range ---- */
 
-/* A decimal number of 1 to 19 digits at *p, which moves past it. */
+/* Parse a decimal number of 1 to 19 digits at *p and move *p past it. */
 static int parse_decimal(const char **p, uint64_t *ret)
 {
     uint64_t v = 0;

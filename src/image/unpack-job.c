@@ -1,10 +1,9 @@
 /*
  * The reactor's side of layer unpacking: run crisp-unpack for one layer
- * and report its end.  The program is started with posix_spawn(3), which
- * glibc implements with a vfork-style clone: unlike a fork of the reactor,
- * it copies no page tables and leaves no copy-on-write pages behind, so
- * starting three helpers at the start of a pull costs the reactor neither
- * page faults afterwards nor the helpers' share of its memory.
+ * and report when it exits.  posix_spawn(3) starts it with a vfork-style
+ * clone in glibc.  Unlike a fork of the reactor, that copies no page tables
+ * and leaves the reactor no copy-on-write faults, and the helper's memory
+ * holds none of the reactor's pages.
  */
 #include "config.h"
 
@@ -23,10 +22,8 @@
 #include "platform/platform.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/log.h"
 #include "util/xalloc.h"
-
-/* crisp-unpack writes a status byte and at most this much text on fd 3. */
-#define HELPER_MESSAGE_MAX 4000
 
 extern char **environ;
 
@@ -59,15 +56,15 @@ static void job_clean(struct unpack_job *j)
     /* NOTE: rm_rf runs on the reactor and blocks it for a large tree. */
     if (j->tmp_dir)
         rm_rf(j->tmp_dir, NULL);
-    if (j->blob_tmp)
-        unlink(j->blob_tmp);
+    if (j->blob_tmp && unlink(j->blob_tmp) < 0 && errno != ENOENT)
+        log_warn("image: remove '%s': %s", j->blob_tmp, strerror(errno));
 }
 
 static void on_child_exit(void *data, pid_t pid, int exit_code, int sig)
 {
     struct unpack_job *j = data;
     _cleanup_err_ struct err *e = NULL;
-    char buf[HELPER_MESSAGE_MAX + 2];
+    char buf[UNPACK_MESSAGE_MAX + 2];
     ssize_t n;
 
     (void)pid;
@@ -179,7 +176,7 @@ struct unpack_job *unpack_start(struct event_base *base, const char *helper_path
         return NULL;
     pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0) {
-        /* Cannot happen to an unreaped child of ours; without a pidfd it cannot be watched. */
+        /* Out of fds or memory: without a pidfd the child cannot be watched, so kill and reap it. */
         err_sys(err, "pidfd_open %d", (int)pid);
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);

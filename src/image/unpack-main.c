@@ -25,15 +25,14 @@
 #include "util/fs.h"
 
 #define MESSAGE_FD 3
-/* Matches what crispd reads from the message pipe. */
-#define MESSAGE_MAX 4000
 
 /*
  * Nice value of the helper.  Decompressing and hashing a layer keeps a
  * CPU busy, and at the reactor's own priority it took the CPU from the
- * reactor: ListContainers answered several times slower during pulls on a
- * 2-CPU machine (bench/RESULTS.md).  At nice 10 the scheduler gives the
- * reactor about nine times the helper's share when both want a CPU.
+ * reactor: ListContainers responded several times slower during pulls on
+ * a 2-CPU machine (bench/RESULTS.md).  At nice 10 the reactor gets about
+ * nine times the helper's CPU share when both want a CPU: the kernel's
+ * scheduler weights are 1024 for nice 0 and 110 for nice 10.
  */
 #define UNPACK_NICE 10
 
@@ -43,8 +42,8 @@ static _Noreturn void fail(struct err *e)
     char status = (char)err_grpc_status(e);
     size_t len = strlen(text);
 
-    if (len > MESSAGE_MAX)
-        len = MESSAGE_MAX;
+    if (len > UNPACK_MESSAGE_MAX)
+        len = UNPACK_MESSAGE_MAX;
     (void)write_full(MESSAGE_FD, &status, 1);
     (void)write_full(MESSAGE_FD, text, len);
     exit(1);
@@ -68,7 +67,8 @@ int main(int argc, char **argv)
     errno = 0;
     spec.blob_size = strtoull(argv[4], &end, 10);
     if (errno != 0 || end == argv[4] || *end != '\0') {
-        err_status(&e, GRPC_STATUS_INTERNAL, "crisp-unpack: bad blob size '%s'", argv[4]);
+        err_status(&e, GRPC_STATUS_INTERNAL,
+                   "crisp-unpack: invalid blob size '%s': expected a decimal byte count", argv[4]);
         fail(e);
     }
     spec.tmp_dir = argv[5][0] ? argv[5] : NULL;

@@ -315,7 +315,7 @@ static int extract_entries(struct archive *tar, struct archive *disk, int root_f
     return 0;
 }
 
-/* The digest's hex part matches sha's: "sha256:<hex>" of the bytes hashed. */
+/* Return whether digest is "sha256:" and the hex of sha's digest, which goes to hex. */
 static bool sha256_matches(struct sha256_ctx *sha, const char *digest,
                            char hex[2 * SHA256_DIGEST_SIZE + 1])
 {
@@ -355,9 +355,9 @@ static int check_diff_id(struct layer_stream *s, const char *diff_id, struct err
 }
 
 /*
- * Where the compressed layer comes from: a stored blob, read as is, or a
- * pipe from the reactor's download, whose bytes are also written to the
- * blob file and hashed on the way.
+ * Source of the compressed layer: a stored blob, read as is, or a pipe from
+ * the reactor's download, whose bytes are also hashed and written to the
+ * blob file.
  */
 struct blob_source {
     int in_fd;

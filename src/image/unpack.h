@@ -9,6 +9,9 @@
 struct event_base;
 struct unpack_job;
 
+/* crisp-unpack reports a failure on fd 3: the gRPC status as one byte, then at most this much text. */
+#define UNPACK_MESSAGE_MAX 4000
+
 struct unpack_spec {
     /*
      * -1 to unpack the stored blob at blob_path.  Else the read end of a
@@ -25,7 +28,7 @@ struct unpack_spec {
 };
 
 /*
- * Unpack one layer as spec says, in this process: what crisp-unpack runs.
+ * Unpack one layer as described by spec, in this process: what crisp-unpack runs.
  * Blocks for as long as the blob takes to arrive and extract.
  */
 int unpack_run(const struct unpack_spec *spec, struct err **err);
