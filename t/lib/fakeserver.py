@@ -23,6 +23,9 @@ Modes, combined by options:
                    backend returns 200 with the whole body. Without this
                    option a Range header is forwarded, and the backend's
                    206 status and Content-Range header are sent back.
+--shift-ranges N   forward the first N Range headers one byte further on
+                   ("bytes=K-" becomes "bytes=K+1-"), so the 206 starts
+                   at another byte than the client requested
 --proxy            act as a forward HTTP proxy for 127.0.0.1 targets only
 
 Every request is appended to --log as one JSON line: method, path and
@@ -105,6 +108,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         self._forward(url.port, urllib.parse.urlunsplit(("", "", url.path, url.query, "")))
 
+    def _shifted(self, value):
+        """Return the Range value one byte further on while --shift-ranges lasts."""
+        cfg = self.server.cfg
+        with cfg["lock"]:
+            if cfg["shift_ranges"] <= 0 or not value.startswith("bytes="):
+                return value
+            cfg["shift_ranges"] -= 1
+        first, rest = value[len("bytes="):].split("-", 1)
+        return f"bytes={int(first) + 1}-{rest}"
+
     def _fetch(self, port, path, forward_range):
         """Send this request to the backend and return (status, headers to forward, body)."""
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -112,6 +125,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if forward_range:
             names.append("range")
         headers = {k: v for k, v in self.headers.items() if k.lower() in names}
+        for k in list(headers):
+            if k.lower() == "range":
+                headers[k] = self._shifted(headers[k])
         conn.request(self.command, path, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
@@ -226,6 +242,7 @@ def main():
     p.add_argument("--cut-blobs", type=int, default=0)
     p.add_argument("--cut-digest")
     p.add_argument("--ignore-range", action="store_true")
+    p.add_argument("--shift-ranges", type=int, default=0)
     args = p.parse_args()
     server = Server(("127.0.0.1", 0), Handler)
     server.cfg = {"log": args.log, "lock": threading.Lock(), "backend": args.backend,
@@ -235,7 +252,7 @@ def main():
                   "redirect": args.redirect, "fail_first": args.fail_first,
                   "stall_blobs": args.stall_blobs, "proxy": args.proxy,
                   "cut_blobs": args.cut_blobs, "cut_digest": args.cut_digest,
-                  "ignore_range": args.ignore_range}
+                  "ignore_range": args.ignore_range, "shift_ranges": args.shift_ranges}
     with open(args.port_file + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
     import os
