@@ -970,7 +970,8 @@ static void fetch_failover(struct registry_fetch *f, struct err *e, bool retryab
     if (!f->first_err)
         f->first_err = e;
     if (!last) {
-        log_debug("%s: %s; trying the next endpoint", r->endpoints[f->endpoint].host, e->msg);
+        /* At info, as containerd logs it: a mirror that fails is otherwise unseen. */
+        log_info("%s: %s; trying the next endpoint", r->endpoints[f->endpoint].host, e->msg);
         if (conn_failed)
             r->endpoints[f->endpoint].down = true;
         if (f->first_err != e)
@@ -983,7 +984,7 @@ static void fetch_failover(struct registry_fetch *f, struct err *e, bool retryab
     if (f->pass_retryable && f->attempts < RETRY_MAX) {
         delay_ms = RETRY_BASE_DELAY_MS << f->attempts;
         f->attempts++;
-        log_debug("%s; retry %u of %u in %ld ms", e->msg, f->attempts, RETRY_MAX, delay_ms);
+        log_info("%s; retry %u of %u in %ld ms", e->msg, f->attempts, RETRY_MAX, delay_ms);
         if (f->first_err != e)
             err_free(e);
         err_free(TAKE_PTR(f->first_err));

@@ -87,6 +87,9 @@ def check_mirror_retries(d, reg, pushed):
             with tap.guard("mirror 503 twice"):
                 tap.is_(cri.pull_image(c, ref), pushed["config_digest"],
                         "mirror 503 twice: pulled in the third pass")
+            failover = (f'level=info msg="{mirror.host}: GET http://{mirror.host}{MANIFEST_PATH}: '
+                        f'HTTP status 503: UNAVAILABLE: try later; trying the next endpoint"')
+            tap.is_(dm.log().count(failover), 2, "mirror 503 twice: each failover logged at info")
         tap.is_(manifest_get_count(mirror), 3, "mirror 503 twice: three manifest GETs")
 
     with FakeServer("--backend", f"http://{reg.host}", "--fail-first", "100") as mirror:
