@@ -26,13 +26,15 @@ check_PROGRAMS += \
 	t/00unit/image/manifest \
 	t/00unit/image/layer \
 	t/00unit/image/registry-config \
+	t/00unit/image/unpack-run \
 	t/20image/pull-tool
 TESTS += \
 	t/00unit/image/curl-shim \
 	t/00unit/image/ref \
 	t/00unit/image/manifest \
 	t/00unit/image/layer \
-	t/00unit/image/registry-config
+	t/00unit/image/registry-config \
+	t/00unit/image/unpack-run
 
 t_00unit_image_curl_shim_SOURCES = t/00unit/image/curl-shim.c t/00unit/tap.h
 t_00unit_image_curl_shim_LDADD = $(CRISP_LIBS)
@@ -44,6 +46,8 @@ t_00unit_image_layer_SOURCES = t/00unit/image/layer.c t/00unit/tap.h
 t_00unit_image_layer_LDADD = $(CRISP_LIBS)
 t_00unit_image_registry_config_SOURCES = t/00unit/image/registry-config.c t/00unit/tap.h
 t_00unit_image_registry_config_LDADD = $(CRISP_LIBS)
+t_00unit_image_unpack_run_SOURCES = t/00unit/image/unpack-run.c t/00unit/tap.h
+t_00unit_image_unpack_run_LDADD = $(CRISP_LIBS)
 
 # Pulls an image on a real event loop; run by hand or by the daemon-level tests.
 t_20image_pull_tool_SOURCES = t/20image/pull-tool.c
