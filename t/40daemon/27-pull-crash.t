@@ -24,6 +24,23 @@ def stray_files(root):
     return sorted(ingest + snapshots)
 
 
+def helpers_of(pid):
+    """The pids of the crisp-unpack processes whose parent is pid."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        if comm == "crisp-unpack" and int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
 def body():
     with StandIn() as reg:
         small = [images.regular("small", b"a layer that downloads\n")]
@@ -49,8 +66,18 @@ def body():
             tap.ok(wait_for(lambda: os.listdir(ingest)), "a partial download is in the ingest directory")
 
             reactor = reactor_pid(d.pid)
+            tap.ok(wait_for(lambda: len(helpers_of(reactor)) == 1),
+                   "the stalled layer's crisp-unpack runs")
+            # Stopped, the helper cannot end on its own at the end of its pipe: only the
+            # SIGKILL it asked for at the reactor's death ends it.
+            helper = helpers_of(reactor)[0]
+            os.kill(helper, signal.SIGSTOP)
             os.kill(reactor, signal.SIGKILL)
             thread.join(30)
+            gone = wait_for(lambda: not os.path.exists(f"/proc/{helper}"))
+            tap.ok(gone, "the helper dies with the reactor")
+            if not gone:
+                os.kill(helper, signal.SIGKILL)
             tap.is_(result["error"][0].name, "UNAVAILABLE", "the waiting client loses its call")
 
             c = d.client()
