@@ -179,9 +179,9 @@ struct registry_fetch *registry_get_manifest(struct registry *r, const char *ref
  * GET the blob with this digest and size.  fd < 0 buffers it in memory
  * (size must be at most MANIFEST_MAX_SIZE) and checks size and digest.
  * Else fd is the non-blocking write end of a pipe to the process that
- * stores the blob and checks its digest: the blob is streamed into it
- * (the transfer pauses while the pipe is full, and a retry resumes where
- * the last attempt stopped) and only its size is checked here.
+ * stores the blob and checks its digest, and only the size is checked
+ * here.  The transfer pauses while the pipe is full, and a retry resumes
+ * where the last attempt stopped.
  */
 struct registry_fetch *registry_get_blob(struct registry *r, const char *digest, uint64_t size,
                                          int fd, registry_fetch_fn cb, void *data);

@@ -3,8 +3,8 @@
  * manifest), config, then the layers: up to max_concurrent_downloads blobs
  * at a time.  The reactor passes each blob's bytes through a pipe to a
  * child process, which writes the blob file, checks its digest and unpacks
- * it as it arrives: the reactor itself never writes to the disk or hashes
- * a layer, so a pull does not hold up the other calls.  Blobs and
+ * it as it arrives.  The reactor itself never writes a layer to the disk
+ * or hashes it, so a pull does not hold up the other calls.  Blobs and
  * snapshots are renamed into the store as they complete; index.json is
  * written last, so a crash leaves no visible partial image, and a failed
  * or cancelled pull removes what it added.

@@ -7,7 +7,7 @@
  *
  * A repository is reached through endpoints: the configured mirrors in
  * order, then the registry host itself.  A request that fails on one
- * endpoint moves to the next, as containerd's resolver and fetcher do; a
+ * endpoint moves to the next, as containerd's resolver and fetcher do.  A
  * pass over the endpoints that met a connection error or a 5xx is
  * repeated with exponential backoff.  A blob download that breaks off
  * resumes with a Range request where it stopped.
@@ -952,12 +952,12 @@ static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Handle a failed attempt (e is taken over): move to the next endpoint;
- * after the last one, when any attempt of this pass failed on the
- * connection or with a 5xx, wait and start a new pass from the first
- * endpoint, with exponential backoff; else fail with the first endpoint's
- * error of the last pass, as containerd reports it.  A token fetch stays
- * on its endpoint.
+ * Handle a failed attempt (e is taken over) by moving to the next
+ * endpoint.  After the last one, start a new pass from the first endpoint,
+ * with exponential backoff, when any attempt of this pass failed on the
+ * connection or with a 5xx.  Else fail with the first endpoint's error of
+ * the last pass, as containerd reports it.  A token fetch stays on its
+ * endpoint.
  */
 static void fetch_failover(struct registry_fetch *f, struct err *e, bool retryable, bool conn_failed)
 {

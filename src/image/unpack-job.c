@@ -3,7 +3,7 @@
  * and report when it exits.  posix_spawn(3) starts it with a vfork-style
  * clone in glibc.  Unlike a fork of the reactor, that copies no page tables
  * and leaves the reactor no copy-on-write faults, and the helper's memory
- * holds none of the reactor's pages.
+ * contains none of the reactor's pages.
  */
 #include "config.h"
 

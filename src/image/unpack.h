@@ -37,9 +37,9 @@ int unpack_run(const struct unpack_spec *spec, struct err **err);
 typedef void (*unpack_done_fn)(void *data, const struct err *err);
 
 /*
- * Run the crisp-unpack program at helper_path on spec (its blob_pipe is
- * passed on as the program's standard input); cb reports from the reactor
- * after this returns.
+ * Run the crisp-unpack program at helper_path on spec, with its blob_pipe
+ * as the program's standard input.  cb reports from the reactor after this
+ * returns.
  */
 struct unpack_job *unpack_start(struct event_base *base, const char *helper_path,
                                 const struct unpack_spec *spec, unpack_done_fn cb, void *data,
