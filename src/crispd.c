@@ -553,7 +553,7 @@ static int run(struct options *o, struct err **err)
         goto out;
     if (image_store_open(images, &d.crisp.images, err) < 0)
         goto out;
-    image_store_set_unpack_helper(d.crisp.images, c->unpack_path);
+    image_store_set_helper(d.crisp.images, d.crisp.base, c->unpack_path);
     handlers_recover(&d.crisp);
 
     if (setup_signals(&d, err) < 0)

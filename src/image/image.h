@@ -66,8 +66,12 @@ struct image_store;
 /* Open (creating if needed) the store under root and load its images. */
 int image_store_open(const char *root, struct image_store **ret, struct err **err);
 void image_store_free(struct image_store *s);
-/* The crisp-unpack program that pulls run for each layer; set before the first pull. */
-void image_store_set_unpack_helper(struct image_store *s, const char *path);
+/*
+ * The crisp-unpack program that pulls run for each layer, and that removes
+ * unused snapshots, with the event base that watches it.  Set before the
+ * first pull; until then unused snapshots are removed in this process.
+ */
+void image_store_set_helper(struct image_store *s, struct event_base *base, const char *path);
 
 /*
  * Images in a stable order; *ret_n gets the count.  The array belongs to the

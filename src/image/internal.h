@@ -230,7 +230,7 @@ struct image *store_commit(struct image_store *s, char *const *names, const char
                            const char *digest, uint64_t size, struct err **err);
 
 const char *store_root(const struct image_store *s);
-/* The crisp-unpack program to run (image_store_set_unpack_helper). */
+/* The crisp-unpack program to run (image_store_set_helper). */
 const char *store_unpack_helper(const struct image_store *s);
 
 /*

@@ -18,6 +18,7 @@
 
 #include "image/image.h"
 #include "image/internal.h"
+#include "image/unpack.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/id.h"
@@ -85,6 +86,7 @@ struct image_store {
     size_t n_pulls;
     struct event *curl_unload_ev; /* created by pull.c at the first pull that ends */
     char *unpack_helper;
+    struct event_base *base; /* watches the helpers that remove snapshots; NULL: remove here */
 };
 
 static struct image_rec *rec_of(struct image *img)
@@ -495,11 +497,20 @@ void store_collect(struct image_store *s, char *const *digests, char *const *cha
             continue;
         /*
          * Renamed first, so a crash mid-removal leaves a .tmp that the next
-         * open deletes.  NOTE: rm_rf runs on the caller's thread, the reactor.
+         * open deletes.  A layer can hold tens of thousands of files, so a
+         * crisp-unpack removes it off the reactor.
          */
         trash = store_temp_path(s, "snapshots", chain_ids[i]);
-        if (rename(path, trash) < 0 || rm_rf(trash, &e) < 0)
-            log_debug("remove unused snapshot '%s'", path);
+        if (rename(path, trash) < 0) {
+            log_warn("remove unused snapshot: rename '%s': %s", path, strerror(errno));
+            continue;
+        }
+        if (s->base && unpack_remove(s->base, store_unpack_helper(s), trash, &e) == 0)
+            continue;
+        if (e)
+            log_warn_err(e, "remove '%s' in this process", trash);
+        if (rm_rf(trash, NULL) < 0)
+            log_warn("remove unused snapshot '%s' failed", trash);
     }
 }
 
@@ -886,8 +897,9 @@ const char *store_root(const struct image_store *s)
     return s->root;
 }
 
-void image_store_set_unpack_helper(struct image_store *s, const char *path)
+void image_store_set_helper(struct image_store *s, struct event_base *base, const char *path)
 {
+    s->base = base;
     free(s->unpack_helper);
     s->unpack_helper = xstrdup(path);
 }

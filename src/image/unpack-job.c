@@ -195,6 +195,71 @@ struct unpack_job *unpack_start(struct event_base *base, const char *helper_path
     return j;
 }
 
+/* A crisp-unpack --remove that no caller waits for: its end is logged, then it is freed. */
+struct remove_job {
+    struct proc_watch *watch;
+    int pidfd;
+    int msg_fd;
+    char *path;
+};
+
+static void on_remove_exit(void *data, pid_t pid, int exit_code, int sig)
+{
+    struct remove_job *j = data;
+    char buf[UNPACK_MESSAGE_MAX + 2];
+    ssize_t n;
+
+    if (exit_code == 0 && !sig) {
+        log_debug("image: removed '%s' (crisp-unpack pid %d)", j->path, (int)pid);
+    } else {
+        n = read(j->msg_fd, buf, sizeof(buf) - 1);
+        buf[n > 1 ? n : 0] = '\0';
+        log_warn("image: removing '%s' failed (crisp-unpack pid %d, status %d, signal %d): %s",
+                 j->path, (int)pid, exit_code, sig, n > 1 ? buf + 1 : "no message");
+    }
+    proc_watch_free(j->watch);
+    close(j->pidfd);
+    close(j->msg_fd);
+    free(j->path);
+    free(j);
+}
+
+int unpack_remove(struct event_base *base, const char *helper_path, const char *path,
+                  struct err **err)
+{
+    _cleanup_close_ int msg_r = -EBADF, msg_w = -EBADF;
+    char *argv[] = {(char *)"crisp-unpack", (char *)"--remove", (char *)path, NULL};
+    struct remove_job *j;
+    int fds[2];
+    pid_t pid;
+    int pidfd;
+
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+        return err_sys(err, "create pipe");
+    msg_r = fds[0];
+    msg_w = fd_above_stdio(fds[1], err);
+    close(fds[1]);
+    if (msg_w < 0)
+        return -1;
+    pid = spawn_helper(helper_path, argv, -1, msg_w, err);
+    if (pid < 0)
+        return -1;
+    pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0) {
+        /* It runs and ends by itself, unwatched: a zombie until the reactor exits. */
+        log_warn("image: removing '%s' in crisp-unpack pid %d, unwatched: pidfd_open: %s", path,
+                 (int)pid, strerror(errno));
+        return 0;
+    }
+    log_debug("image: removing '%s' in crisp-unpack pid %d", path, (int)pid);
+    j = xzalloc(sizeof(*j));
+    j->pidfd = pidfd;
+    j->msg_fd = TAKE_FD(msg_r);
+    j->path = xstrdup(path);
+    j->watch = proc_watch_new(base, pid, pidfd, on_remove_exit, j);
+    return 0;
+}
+
 void unpack_cancel(struct unpack_job *j)
 {
     if (!j)

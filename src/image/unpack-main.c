@@ -3,11 +3,13 @@
  *
  *   crisp-unpack --stream BLOB DIGEST SIZE DIR DIFF_ID
  *   crisp-unpack --stored BLOB "" 0 DIR DIFF_ID
+ *   crisp-unpack --remove DIR
  *
  * --stream reads the blob from standard input, writes it to the new file
  * BLOB and checks that it has DIGEST and SIZE; --stored reads the stored
  * blob BLOB.  A non-empty DIR is created and the layer is extracted into
- * DIR/fs; its uncompressed content must have the digest DIFF_ID.  On
+ * DIR/fs; its uncompressed content must have the digest DIFF_ID.
+ * --remove deletes the tree DIR, an unused snapshot already renamed.  On
  * failure the program writes the gRPC status code as one byte, then the
  * message, to fd 3, and exits with status 1.  crispd runs it; it is not
  * meant to be run by hand.
@@ -57,9 +59,16 @@ int main(int argc, char **argv)
     struct err *e = NULL;
     char *end;
 
+    if (argc == 3 && strcmp(argv[1], "--remove") == 0) {
+        setpriority(PRIO_PROCESS, 0, UNPACK_NICE);
+        if (rm_rf(argv[2], &e) < 0)
+            fail(e);
+        return 0;
+    }
     if (argc != 7 || (strcmp(argv[1], "--stream") != 0 && strcmp(argv[1], "--stored") != 0)) {
         err_status(&e, GRPC_STATUS_INTERNAL,
-                   "usage: crisp-unpack --stream|--stored BLOB DIGEST SIZE DIR DIFF_ID");
+                   "usage: crisp-unpack --stream|--stored BLOB DIGEST SIZE DIR DIFF_ID, "
+                   "or crisp-unpack --remove DIR");
         fail(e);
     }
     if (strcmp(argv[1], "--stream") == 0)

@@ -49,4 +49,11 @@ void unpack_cancel(struct unpack_job *j);
 /* Kill the child; cb is called, with an error, once it has exited and its partial files are gone. */
 void unpack_kill(struct unpack_job *j);
 
+/*
+ * Remove the tree at path in a crisp-unpack process; its end is logged.
+ * Returns 0 once it runs, or -1 when it cannot start.
+ */
+int unpack_remove(struct event_base *base, const char *helper_path, const char *path,
+                  struct err **err);
+
 #endif

@@ -125,7 +125,7 @@ int main(int argc, char **argv)
                 *slash = '\0';
             helper = xasprintf("%s/../../crisp-unpack", slash ? self : ".");
         }
-        image_store_set_unpack_helper(r.store, helper);
+        image_store_set_helper(r.store, r.base, helper);
     }
     if (!image_pull_start(r.store, r.base, &opts, argv[2], &auth, on_pulled, &r, &e)) {
         _cleanup_free_ char *msg = err_text(e);

@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import images  # noqa: E402
 import tap  # noqa: E402
-from daemon import Crispd  # noqa: E402
+from daemon import Crispd, wait_for  # noqa: E402
 from registry import Registry  # noqa: E402
 
 
@@ -84,8 +84,15 @@ def body():
             with open(os.path.join(logdir, "ls.log")) as f:
                 tap.like(f.read(), r"stdout F /bin/busybox\n$", "the container saw its files")
 
+            kept = [n for n in os.listdir(snapshots) if not n.endswith(".tmp")][0]
             c.call("RemoveContainer", container_id=ctr)
-            tap.is_(os.listdir(snapshots), [], "RemoveContainer drops the last hold")
+            tap.ok(not os.path.exists(os.path.join(snapshots, kept)),
+                   "RemoveContainer drops the last hold: the layer goes at once")
+            # A crisp-unpack removes the renamed layer off the reactor.
+            tap.ok(wait_for(lambda: os.listdir(snapshots) == []), "the layer's files are removed")
+            tap.like(d.log(), r"image: removed '[^']*/images/snapshots/" + kept +
+                     r"-[0-9a-f]+\.tmp' \(crisp-unpack pid \d+\)",
+                     "a crisp-unpack removed them")
             tap.is_(os.listdir(os.path.join(images_root, "holds")), [], "no hold file remains")
             c.call("StopPodSandbox", pod_sandbox_id=pod)
             c.call("RemovePodSandbox", pod_sandbox_id=pod)
