@@ -393,7 +393,7 @@ static void layer_remove_tmp(struct pull_layer *l)
     if (l->blob_tmp && unlink(l->blob_tmp) < 0 && errno != ENOENT)
         log_warn("image: remove '%s': %s", l->blob_tmp, strerror(errno));
     if (l->snapshot_tmp)
-        rm_rf(l->snapshot_tmp, NULL);
+        unpack_remove_tree(l->pull->base, store_unpack_helper(l->pull->store), l->snapshot_tmp);
     free(l->blob_tmp);
     free(l->snapshot_tmp);
     l->blob_tmp = l->snapshot_tmp = NULL;
@@ -449,10 +449,10 @@ static void on_unpacked(void *data, const struct err *err)
             record_created(p, l->chain_id);
         } else if (errno == EEXIST || errno == ENOTEMPTY) {
             /* Another pull unpacked the same layer first. */
-            rm_rf(l->snapshot_tmp, NULL);
+            unpack_remove_tree(p->base, store_unpack_helper(p->store), l->snapshot_tmp);
         } else {
             err_sys(&e, "rename '%s' to '%s'", l->snapshot_tmp, path);
-            rm_rf(l->snapshot_tmp, NULL);
+            unpack_remove_tree(p->base, store_unpack_helper(p->store), l->snapshot_tmp);
             pull_fail(p, e);
             return;
         }

@@ -489,7 +489,6 @@ void store_collect(struct image_store *s, char *const *digests, char *const *cha
             log_debug("remove unused blob '%s': %s", path, strerror(errno));
     }
     for (size_t i = 0; chain_ids && chain_ids[i]; i++) {
-        _cleanup_err_ struct err *e = NULL;
         _cleanup_free_ char *path = store_snapshot_path(s, chain_ids[i]);
         _cleanup_free_ char *trash = NULL;
 
@@ -505,11 +504,9 @@ void store_collect(struct image_store *s, char *const *digests, char *const *cha
             log_warn("remove unused snapshot: rename '%s': %s", path, strerror(errno));
             continue;
         }
-        if (s->base && unpack_remove(s->base, store_unpack_helper(s), trash, &e) == 0)
-            continue;
-        if (e)
-            log_warn_err(e, "remove '%s' in this process", trash);
-        if (rm_rf(trash, NULL) < 0)
+        if (s->base)
+            unpack_remove_tree(s->base, store_unpack_helper(s), trash);
+        else if (rm_rf(trash, NULL) < 0)
             log_warn("remove unused snapshot '%s' failed", trash);
     }
 }

@@ -34,6 +34,8 @@ struct unpack_job {
     int msg_fd;     /* read end of the pipe the child reports its error on */
     char *tmp_dir;
     char *blob_tmp; /* the blob file a streamed download writes, removed on failure */
+    struct event_base *base;
+    char *helper_path; /* runs again to remove tmp_dir after a failure */
     unpack_done_fn cb;
     void *data;
 };
@@ -47,15 +49,15 @@ static void job_free(struct unpack_job *j)
         close(j->msg_fd);
     free(j->tmp_dir);
     free(j->blob_tmp);
+    free(j->helper_path);
     free(j);
 }
 
 /* Remove what a failed or killed child leaves behind. */
 static void job_clean(struct unpack_job *j)
 {
-    /* NOTE: rm_rf runs on the reactor and blocks it for a large tree. */
     if (j->tmp_dir)
-        rm_rf(j->tmp_dir, NULL);
+        unpack_remove_tree(j->base, j->helper_path, j->tmp_dir);
     if (j->blob_tmp && unlink(j->blob_tmp) < 0 && errno != ENOENT)
         log_warn("image: remove '%s': %s", j->blob_tmp, strerror(errno));
 }
@@ -189,6 +191,8 @@ struct unpack_job *unpack_start(struct event_base *base, const char *helper_path
     j->msg_fd = TAKE_FD(msg_r);
     j->tmp_dir = spec->tmp_dir ? xstrdup(spec->tmp_dir) : NULL;
     j->blob_tmp = spec->blob_pipe >= 0 ? xstrdup(spec->blob_path) : NULL;
+    j->base = base;
+    j->helper_path = xstrdup(helper_path);
     j->cb = cb;
     j->data = data;
     j->watch = proc_watch_new(base, pid, pidfd, on_child_exit, j);
@@ -258,6 +262,17 @@ int unpack_remove(struct event_base *base, const char *helper_path, const char *
     j->path = xstrdup(path);
     j->watch = proc_watch_new(base, pid, pidfd, on_remove_exit, j);
     return 0;
+}
+
+void unpack_remove_tree(struct event_base *base, const char *helper_path, const char *path)
+{
+    _cleanup_err_ struct err *e = NULL;
+
+    if (unpack_remove(base, helper_path, path, &e) == 0)
+        return;
+    log_warn_err(e, "image: remove '%s' in this process", path);
+    if (rm_rf(path, NULL) < 0)
+        log_warn("image: remove '%s' failed", path);
 }
 
 void unpack_cancel(struct unpack_job *j)

@@ -55,5 +55,7 @@ void unpack_kill(struct unpack_job *j);
  */
 int unpack_remove(struct event_base *base, const char *helper_path, const char *path,
                   struct err **err);
+/* unpack_remove(), or rm_rf here (logged) when the helper cannot start. */
+void unpack_remove_tree(struct event_base *base, const char *helper_path, const char *path);
 
 #endif
