@@ -538,8 +538,12 @@ static int start_unpack(struct pull_task *p, struct pull_layer *l, struct err **
     return 0;
 }
 
-/* Whether another task is downloading this blob and has not yet moved it into the store. */
-static bool downloading_elsewhere(struct pull_task *p, const char *digest)
+/*
+ * Whether another layer, of this task or another, is downloading this
+ * blob and has not yet moved it into the store.  A manifest may list the
+ * same blob twice.
+ */
+static bool downloading_elsewhere(struct pull_task *p, const struct pull_layer *self)
 {
     size_t n;
     struct pull_task *const *all = store_pulls(p->store, &n);
@@ -547,13 +551,13 @@ static bool downloading_elsewhere(struct pull_task *p, const char *digest)
     for (size_t i = 0; i < n; i++) {
         const struct pull_task *q = all[i];
 
-        if (q == p || q->finished)
+        if (q->finished)
             continue;
         for (size_t k = 0; k < q->n_layers; k++) {
             const struct pull_layer *l = &q->layers[k];
 
-            if (l->blob_tmp && l->state != LAYER_WAITING && l->state != LAYER_DONE &&
-                strcmp(l->digest, digest) == 0)
+            if (l != self && l->blob_tmp && l->state != LAYER_WAITING &&
+                l->state != LAYER_DONE && strcmp(l->digest, self->digest) == 0)
                 return true;
         }
     }
@@ -572,7 +576,7 @@ static int advance_waiting(struct pull_task *p, struct pull_layer *l, struct err
         l->state = l->need_unpack ? LAYER_DOWNLOADED : LAYER_DONE;
         return 0;
     }
-    if (downloading_elsewhere(p, l->digest) || p->jobs >= p->max_downloads)
+    if (downloading_elsewhere(p, l) || p->jobs >= p->max_downloads)
         return 0;
     return start_download(p, l, err);
 }

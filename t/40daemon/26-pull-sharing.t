@@ -155,12 +155,30 @@ def check_shared_layer(reg):
                     "two tags of one manifest: the image has both tags")
 
 
+def check_repeated_layer(reg):
+    """A manifest that lists one layer blob twice: one download, both layers unpacked."""
+    entries = [images.regular("twice", b"the same layer, listed twice\n")]
+    img = images.push_image(reg, "twice", "latest", [entries, entries],
+                            config_overrides={"Labels": {"v": "twice"}})
+    digest = img["layer_digests"][0]
+    tap.is_(img["layer_digests"], [digest, digest], "repeated layer: one blob, listed twice")
+    with Crispd(registries=[reg]) as d, d.client() as c:
+        resp = c.call("PullImage", image=c.msg("ImageSpec", image=f"{reg.host}/twice:latest"),
+                      rpc_timeout=120)
+        tap.is_(resp.image_ref, img["config_digest"], "repeated layer: pulled")
+        tap.is_(reg.blob_gets(digest), 1, "repeated layer: the blob is downloaded once")
+        snapshots = os.listdir(os.path.join(d.root, "images", "snapshots"))
+        tap.is_(len([n for n in snapshots if not n.endswith(".tmp")]), 2,
+                "repeated layer: a snapshot for each position")
+
+
 def body():
     with StandIn(blob_delay=BLOB_DELAY_S) as reg:
         check_parallel(reg)
         check_same_reference(reg)
         check_one_cancels(reg)
         check_shared_layer(reg)
+        check_repeated_layer(reg)
 
 
 tap.run(body)
