@@ -765,7 +765,8 @@ static enum grpc_status status_of_http(long code)
     case 429:
         return GRPC_STATUS_RESOURCE_EXHAUSTED;
     default:
-        return code >= 500 ? GRPC_STATUS_UNAVAILABLE : GRPC_STATUS_UNKNOWN;
+        /* 5xx, and a 2xx or 3xx that the request cannot have (206 without Range, 304). */
+        return code >= 500 || code < 400 ? GRPC_STATUS_UNAVAILABLE : GRPC_STATUS_UNKNOWN;
     }
 }
 

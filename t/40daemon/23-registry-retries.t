@@ -75,6 +75,18 @@ def check_cut_layer(reg, pushed, extra_args, label, resumes=1):
                 f"{label}: layer GET, then {resumes} resumed at byte {half}")
 
 
+def check_unrequested_206(reg, pushed):
+    """A 206 to a request without Range is an error of the registry, named as such."""
+    with FakeServer("--backend", f"http://{reg.host}", "--partial-blobs") as partial:
+        ref = f"{partial.host}/busybox:latest"
+        with Crispd(registries=[partial.host]) as dm, dm.client() as c:
+            code, details = cri.rpc_error(cri.pull_image, c, ref)
+    tap.is_(code and code.name, "UNAVAILABLE", "206 without Range: UNAVAILABLE")
+    tap.is_(details, f"pull image '{ref}': GET http://{partial.host}/v2/busybox/blobs/"
+                     f"{pushed['config_digest']}: HTTP status 206",
+            "206 without Range: the error names the status")
+
+
 def check_mirror_retries(d, reg, pushed):
     """Pull through a mirror that fails with 503, for an upstream host that refuses connections."""
     upstream = f"127.0.0.1:{free_port()}"
@@ -140,6 +152,8 @@ def body():
             with tap.guard("cut layer, 206 off by one"):
                 check_cut_layer(reg, pushed, ["--shift-ranges", "1"], "cut layer, 206 off by one",
                                 resumes=2)
+            with tap.guard("206 without Range"):
+                check_unrequested_206(reg, pushed)
             with tap.guard("mirror retry passes"):
                 check_mirror_retries(d, reg, pushed)
             with tap.guard("large layer"):

@@ -23,6 +23,8 @@ Modes, combined by options:
                    backend returns 200 with the whole body. Without this
                    option a Range header is forwarded, and the backend's
                    206 status and Content-Range header are sent back.
+--partial-blobs    answer a blob GET without Range with 206 and a Content-Range
+                   covering the whole blob, a status the request cannot have
 --shift-ranges N   forward the first N Range headers one byte further on
                    ("bytes=K-" becomes "bytes=K+1-"), so the 206 starts
                    at another byte than the client requested
@@ -210,6 +212,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(3600)
             return
         backend = urllib.parse.urlsplit(cfg["backend"])
+        if is_blob and cfg["partial_blobs"] and "Range" not in self.headers:
+            status, headers, data = self._fetch(backend.port, self.path, False)
+            if status == 200:
+                headers["Content-Range"] = f"bytes 0-{len(data) - 1}/{len(data)}"
+                status = 206
+            self._reply(status, data, headers)
+            return
         if self._take_cut():
             self._cut(backend.port)
             return
@@ -243,6 +252,7 @@ def main():
     p.add_argument("--cut-digest")
     p.add_argument("--ignore-range", action="store_true")
     p.add_argument("--shift-ranges", type=int, default=0)
+    p.add_argument("--partial-blobs", action="store_true")
     args = p.parse_args()
     server = Server(("127.0.0.1", 0), Handler)
     server.cfg = {"log": args.log, "lock": threading.Lock(), "backend": args.backend,
@@ -252,7 +262,8 @@ def main():
                   "redirect": args.redirect, "fail_first": args.fail_first,
                   "stall_blobs": args.stall_blobs, "proxy": args.proxy,
                   "cut_blobs": args.cut_blobs, "cut_digest": args.cut_digest,
-                  "ignore_range": args.ignore_range, "shift_ranges": args.shift_ranges}
+                  "ignore_range": args.ignore_range, "shift_ranges": args.shift_ranges,
+                  "partial_blobs": args.partial_blobs}
     with open(args.port_file + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
     import os
