@@ -29,7 +29,6 @@ extern char **environ;
 
 struct unpack_job {
     struct proc_watch *watch;
-    pid_t pid;
     int pidfd;
     int msg_fd;     /* read end of the pipe the child reports its error on */
     char *tmp_dir;
@@ -62,12 +61,27 @@ static void job_clean(struct unpack_job *j)
         log_warn("image: remove '%s': %s", j->blob_tmp, strerror(errno));
 }
 
+/* Turn a failed helper's end into an error: its message on msg_fd, else the status or signal. */
+static void helper_error(int msg_fd, int exit_code, int sig, struct err **err)
+{
+    char buf[UNPACK_MESSAGE_MAX + 2];
+    ssize_t n = read(msg_fd, buf, sizeof(buf) - 1);
+
+    if (n >= 2) {
+        buf[n] = '\0';
+        err_status(err, (enum grpc_status)buf[0], "%s", buf + 1);
+    } else if (sig) {
+        err_status(err, GRPC_STATUS_INTERNAL, "layer unpack process killed by signal %d", sig);
+    } else {
+        err_status(err, GRPC_STATUS_INTERNAL, "layer unpack process exited with status %d",
+                   exit_code);
+    }
+}
+
 static void on_child_exit(void *data, pid_t pid, int exit_code, int sig)
 {
     struct unpack_job *j = data;
     _cleanup_err_ struct err *e = NULL;
-    char buf[UNPACK_MESSAGE_MAX + 2];
-    ssize_t n;
 
     (void)pid;
     if (!j->cb) {
@@ -76,16 +90,7 @@ static void on_child_exit(void *data, pid_t pid, int exit_code, int sig)
         return;
     }
     if (exit_code != 0 || sig) {
-        n = read(j->msg_fd, buf, sizeof(buf) - 1);
-        if (n >= 2) {
-            buf[n] = '\0';
-            err_status(&e, (enum grpc_status)buf[0], "%s", buf + 1);
-        } else if (sig) {
-            err_status(&e, GRPC_STATUS_INTERNAL, "layer unpack process killed by signal %d", sig);
-        } else {
-            err_status(&e, GRPC_STATUS_INTERNAL, "layer unpack process exited with status %d",
-                       exit_code);
-        }
+        helper_error(j->msg_fd, exit_code, sig, &e);
         job_clean(j);
     }
     j->cb(j->data, e);
@@ -139,11 +144,51 @@ static pid_t spawn_helper(const char *helper_path, char *const argv[], int stdin
     return pid;
 }
 
+/*
+ * Start crisp-unpack with argv, standard input stdin_fd (-1: /dev/null) and
+ * a message pipe on fd 3.  Returns its pidfd, with the pipe's read end in
+ * *ret_msg_fd, or -1.
+ */
+static int start_helper(const char *helper_path, char *const argv[], int stdin_fd,
+                        int *ret_msg_fd, pid_t *ret_pid, struct err **err)
+{
+    _cleanup_close_ int msg_r = -EBADF, msg_w = -EBADF, stdin_copy = -EBADF;
+    int fds[2];
+    pid_t pid;
+    int pidfd;
+
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+        return err_sys(err, "create pipe");
+    msg_r = fds[0];
+    msg_w = fd_above_stdio(fds[1], err);
+    close(fds[1]);
+    if (msg_w < 0)
+        return -1;
+    if (stdin_fd >= 0) {
+        stdin_copy = fd_above_stdio(stdin_fd, err);
+        if (stdin_copy < 0)
+            return -1;
+    }
+    pid = spawn_helper(helper_path, argv, stdin_copy, msg_w, err);
+    if (pid < 0)
+        return -1;
+    pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0) {
+        /* Out of fds or memory: without a pidfd the child cannot be watched, so kill and reap it. */
+        err_sys(err, "pidfd_open %d", (int)pid);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return -1;
+    }
+    *ret_msg_fd = TAKE_FD(msg_r);
+    *ret_pid = pid;
+    return pidfd;
+}
+
 struct unpack_job *unpack_start(struct event_base *base, const char *helper_path,
                                 const struct unpack_spec *spec, unpack_done_fn cb, void *data,
                                 struct err **err)
 {
-    _cleanup_close_ int msg_r = -EBADF, msg_w = -EBADF, blob_in = -EBADF;
     char size[24];
     char *argv[] = {
         (char *)"crisp-unpack",
@@ -156,39 +201,18 @@ struct unpack_job *unpack_start(struct event_base *base, const char *helper_path
         NULL,
     };
     struct unpack_job *j;
-    int fds[2];
+    int msg_fd;
     pid_t pid;
     int pidfd;
 
     snprintf(size, sizeof(size), "%llu", (unsigned long long)spec->blob_size);
-    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
-        return err_sys(err, "create pipe"), NULL;
-    msg_r = fds[0];
-    msg_w = fd_above_stdio(fds[1], err);
-    close(fds[1]);
-    if (msg_w < 0)
+    pidfd = start_helper(helper_path, argv, spec->blob_pipe, &msg_fd, &pid, err);
+    if (pidfd < 0)
         return NULL;
-    if (spec->blob_pipe >= 0) {
-        blob_in = fd_above_stdio(spec->blob_pipe, err);
-        if (blob_in < 0)
-            return NULL;
-    }
-    pid = spawn_helper(helper_path, argv, blob_in, msg_w, err);
-    if (pid < 0)
-        return NULL;
-    pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (pidfd < 0) {
-        /* Out of fds or memory: without a pidfd the child cannot be watched, so kill and reap it. */
-        err_sys(err, "pidfd_open %d", (int)pid);
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        return NULL;
-    }
 
     j = xzalloc(sizeof(*j));
-    j->pid = pid;
     j->pidfd = pidfd;
-    j->msg_fd = TAKE_FD(msg_r);
+    j->msg_fd = msg_fd;
     j->tmp_dir = spec->tmp_dir ? xstrdup(spec->tmp_dir) : NULL;
     j->blob_tmp = spec->blob_pipe >= 0 ? xstrdup(spec->blob_path) : NULL;
     j->base = base;
@@ -210,16 +234,13 @@ struct remove_job {
 static void on_remove_exit(void *data, pid_t pid, int exit_code, int sig)
 {
     struct remove_job *j = data;
-    char buf[UNPACK_MESSAGE_MAX + 2];
-    ssize_t n;
+    _cleanup_err_ struct err *e = NULL;
 
     if (exit_code == 0 && !sig) {
         log_debug("image: removed '%s' (crisp-unpack pid %d)", j->path, (int)pid);
     } else {
-        n = read(j->msg_fd, buf, sizeof(buf) - 1);
-        buf[n > 1 ? n : 0] = '\0';
-        log_warn("image: removing '%s' failed (crisp-unpack pid %d, status %d, signal %d): %s",
-                 j->path, (int)pid, exit_code, sig, n > 1 ? buf + 1 : "no message");
+        helper_error(j->msg_fd, exit_code, sig, &e);
+        log_warn_err(e, "image: removing '%s' failed (crisp-unpack pid %d)", j->path, (int)pid);
     }
     proc_watch_free(j->watch);
     close(j->pidfd);
@@ -231,34 +252,19 @@ static void on_remove_exit(void *data, pid_t pid, int exit_code, int sig)
 int unpack_remove(struct event_base *base, const char *helper_path, const char *path,
                   struct err **err)
 {
-    _cleanup_close_ int msg_r = -EBADF, msg_w = -EBADF;
     char *argv[] = {(char *)"crisp-unpack", (char *)"--remove", (char *)path, NULL};
     struct remove_job *j;
-    int fds[2];
+    int msg_fd;
     pid_t pid;
     int pidfd;
 
-    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
-        return err_sys(err, "create pipe");
-    msg_r = fds[0];
-    msg_w = fd_above_stdio(fds[1], err);
-    close(fds[1]);
-    if (msg_w < 0)
+    pidfd = start_helper(helper_path, argv, -1, &msg_fd, &pid, err);
+    if (pidfd < 0)
         return -1;
-    pid = spawn_helper(helper_path, argv, -1, msg_w, err);
-    if (pid < 0)
-        return -1;
-    pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (pidfd < 0) {
-        /* It runs and ends by itself, unwatched: a zombie until the reactor exits. */
-        log_warn("image: removing '%s' in crisp-unpack pid %d, unwatched: pidfd_open: %s", path,
-                 (int)pid, strerror(errno));
-        return 0;
-    }
     log_debug("image: removing '%s' in crisp-unpack pid %d", path, (int)pid);
     j = xzalloc(sizeof(*j));
     j->pidfd = pidfd;
-    j->msg_fd = TAKE_FD(msg_r);
+    j->msg_fd = msg_fd;
     j->path = xstrdup(path);
     j->watch = proc_watch_new(base, pid, pidfd, on_remove_exit, j);
     return 0;
