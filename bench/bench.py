@@ -678,7 +678,7 @@ def bench_runtime(runtime, opts, refs, logdir):
 
     # The same polling as during the pulls, with no pull: the baseline the
     # pull rows compare to.  Back-to-back calls (list_containers_ms) run
-    # with warm caches and a CPU that never idles, and answer faster than
+    # with warm caches and a CPU that never idles, and return faster than
     # calls 10 ms apart on any runtime.
     poller = ListPoller(opts, runtime)
     time.sleep(IDLE_POLL_S)

@@ -68,8 +68,8 @@ int image_store_open(const char *root, struct image_store **ret, struct err **er
 void image_store_free(struct image_store *s);
 /*
  * The crisp-unpack program that pulls run for each layer, and that removes
- * unused snapshots, with the event base that watches it.  Set before the
- * first pull; until then unused snapshots are removed in this process.
+ * unused snapshots, with the event base that watches it.  Set it before
+ * the first pull.  Until then, unused snapshots are removed in this process.
  */
 void image_store_set_helper(struct image_store *s, struct event_base *base, const char *path);
 

@@ -504,8 +504,9 @@ static int extract_into(const struct unpack_spec *spec, struct blob_source *src,
 
 /*
  * A streamed blob is read to its end whatever happens to the extraction.
- * The reactor's writes then never meet a closed pipe, and a corrupt blob
- * is reported as such rather than as the tar error it causes.
+ * The reactor's writes then meet a closed pipe only when the helper dies,
+ * and a corrupt blob is reported as such rather than as the tar error it
+ * causes.
  */
 int unpack_run(const struct unpack_spec *spec, struct err **err)
 {

@@ -33,7 +33,7 @@ struct unpack_spec {
  */
 int unpack_run(const struct unpack_spec *spec, struct err **err);
 
-/* Called once with NULL or the error; after an error tmp_dir and a streamed blob_path are removed. */
+/* Called once with NULL or the error.  After an error, tmp_dir and a streamed blob_path are gone. */
 typedef void (*unpack_done_fn)(void *data, const struct err *err);
 
 /*

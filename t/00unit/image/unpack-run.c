@@ -147,18 +147,23 @@ static void test_good_layer(void)
     strbuf_done(&tar);
 }
 
+/* Build a tar holding one small file into tar; return its digest.  Caller frees. */
+static char *one_file_tar(struct strbuf *tar)
+{
+    tar_add_file(tar, "a", "a\n", 0644);
+    tar_finish(tar);
+    return digest_compute(tar->buf, tar->len);
+}
+
 static void test_wrong_digest(void)
 {
     static const char other[] =
         "sha256:0000000000000000000000000000000000000000000000000000000000000000";
     struct strbuf tar = STRBUF_INIT;
-    _cleanup_free_ char *digest = NULL, *want = NULL;
+    _cleanup_free_ char *digest = one_file_tar(&tar), *want = NULL;
     struct run run = {0};
 
-    tar_add_file(&tar, "a", "a\n", 0644);
-    tar_finish(&tar);
-    digest = digest_compute(tar.buf, tar.len);
-    /* The extraction succeeds; the blob's digest is what fails. */
+    /* The extraction succeeds, so only the blob's digest fails. */
     run_streamed(&run, "wrong digest", tar.buf, tar.len, other, tar.len, digest);
     is_int(run.r, -1, "wrong digest: fails");
     want = xasprintf("blob %s: digest mismatch: the content has digest %s", other, digest);
@@ -172,12 +177,9 @@ static void test_wrong_digest(void)
 static void test_short_blob(void)
 {
     struct strbuf tar = STRBUF_INIT;
-    _cleanup_free_ char *digest = NULL, *want = NULL;
+    _cleanup_free_ char *digest = one_file_tar(&tar), *want = NULL;
     struct run run = {0};
 
-    tar_add_file(&tar, "a", "a\n", 0644);
-    tar_finish(&tar);
-    digest = digest_compute(tar.buf, tar.len);
     /* The download stopped after half the blob. */
     run_streamed(&run, "short blob", tar.buf, tar.len / 2, digest, tar.len, digest);
     is_int(run.r, -1, "short blob: fails");
