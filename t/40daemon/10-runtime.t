@@ -121,5 +121,16 @@ def body():
     tap.is_(out.returncode, 1, "invalid log level exits 1")
     tap.like(out.stderr, r"invalid log level 'chatty'", "invalid log level is named")
 
+    # A crispd copied away from its crisp-unpack (and not installed) does not start.
+    import shutil
+    with tempfile.TemporaryDirectory() as alone:
+        binary = shutil.copy(daemon_binary(), alone)
+        pause = os.path.join(os.path.dirname(daemon_binary()), "crisp-pause")
+        out = subprocess.run([binary, "--pause-binary", pause, "--socket", "/nonexistent/x"],
+                             capture_output=True, text=True)
+        tap.is_(out.returncode, 1, "missing crisp-unpack exits 1")
+        tap.like(out.stderr, r"layer unpack program '[^']*/crisp-unpack' is not executable",
+                 "missing crisp-unpack is named")
+
 
 tap.run(body)
